@@ -1,0 +1,150 @@
+"""The one table of answer types.
+
+Each row names a verifier module (see `reward_server.verifiers`) and says what the
+reference `answer` must look like. Modules are imported on first use, so rendering
+libraries are only loaded where they are needed. The HTTP schema, `/answer-types` and the
+CLI choices are all derived from this table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import types as pytypes
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+
+@dataclass(frozen=True)
+class VerifierSpec:
+    name: str
+    module: str
+    expects: str
+    description: str
+    # Option defaults that differ from the module's (one module can serve two names).
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+    def load(self) -> pytypes.ModuleType:
+        return importlib.import_module(self.module)
+
+
+_SPECS: dict[str, VerifierSpec] = {}
+
+
+def register(spec: VerifierSpec) -> VerifierSpec:
+    """Add an answer type. A name can be registered once: a second one is a bug."""
+    if spec.name in _SPECS:
+        raise ValueError(f"answer type {spec.name!r} is already registered ({_SPECS[spec.name]})")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    _SPECS.pop(name, None)
+
+
+def get(name: str) -> VerifierSpec:
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise KeyError(f"unknown answer_type {name!r}; known: {', '.join(names())}") from None
+
+
+def names() -> list[str]:
+    return sorted(_SPECS)
+
+
+class OptionsError(ValueError):
+    """A request's `options` do not fit the verifier; `field` names the offending key."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def build_options(name: str, raw: dict[str, Any] | None) -> Any:
+    """The verifier's frozen `Options` from a request's `options` dict, validated."""
+    options_cls = get(name).load().Options
+    known = {f.name for f in dataclasses.fields(options_cls)}
+    for key in raw or {}:
+        if key not in known:
+            raise OptionsError(key, f"unknown option for {name}; known: {', '.join(sorted(known))}")
+    try:
+        return _adapter(options_cls).validate_python({**dict(get(name).defaults), **(raw or {})})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "options"
+        raise OptionsError(field, first["msg"]) from None
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(options_cls: type) -> TypeAdapter[Any]:
+    if options_cls not in _ADAPTERS:
+        _ADAPTERS[options_cls] = TypeAdapter(options_cls, config=ConfigDict(extra="forbid"))
+    return _ADAPTERS[options_cls]
+
+
+def describe() -> list[dict[str, Any]]:
+    """The registry as data: name, what `answer` should be, and each option's default."""
+    rows = []
+    for name in names():
+        spec = _SPECS[name]
+        options_cls = spec.load().Options
+        rows.append(
+            {
+                "name": name,
+                "description": spec.description,
+                "expects": spec.expects,
+                "options": {
+                    f.name: {
+                        "default": dict(spec.defaults).get(f.name, f.default),
+                        "type": str(f.type),
+                        "help": f.metadata.get("help", ""),
+                    }
+                    for f in dataclasses.fields(options_cls)
+                },
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# The table. Keep one row per answer type; the names are the recipe's `answer_type`s.
+# ---------------------------------------------------------------------------------------
+_V = "reward_server.verifiers."
+
+# -- choice, counting, yes/no, text and boxes --
+register(VerifierSpec("multiple-choice", _V + "multiple_choice",
+                      "the gold letter (A, B, ...) or, with `choices`, the option text",
+                      "Choice accuracy: one option letter (or its text) must match the gold."))
+register(VerifierSpec("number", _V + "number",
+                      "a number or numeric string (a list gives several acceptable counts)",
+                      "Counting: the last number stated equals the gold, as a number."))
+register(VerifierSpec("boolean", _V + "boolean",
+                      "yes/no/true/false (or a bool)",
+                      "Yes/no as whole words; hedges and unknowns score 0."))
+register(VerifierSpec("ocrtext", _V + "ocrtext",
+                      "a string or a list of acceptable strings",
+                      "ANLS (1 - normalized Levenshtein, 0 below 0.5), best over golds."))
+register(VerifierSpec("bbox", _V + "bbox",
+                      "[x1, y1, x2, y2] (or a list of such boxes, or a polygon)",
+                      "IoU between the predicted and the reference box."))
+register(VerifierSpec("any", _V + "exact",
+                      "a string (or a list of acceptable strings)",
+                      "Case-insensitive exact match after trimming.",
+                      defaults=(("case_sensitive", False),)))
+register(VerifierSpec("critic", _V + "exact",
+                      "a string (or a list of acceptable strings)",
+                      "Exact match after trimming.",
+                      defaults=(("case_sensitive", True),)))
+
+# -- math --
+
+# -- coding: SVG and HTML, rendered --
+
+# -- end of table --

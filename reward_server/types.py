@@ -1,0 +1,94 @@
+"""Typed values that cross the library's boundaries.
+
+`ScoreItem` is one request item, `Verdict` what a verifier's `compare` returns, and
+`ScoreResult` the result the engine hands back: the same shape for every item, whatever
+happened to it (see `Status`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["ok", "no_answer", "timeout", "error"]
+
+# A reference answer as it arrives in a data row: one string or number, or a list of
+# acceptable ones (OCR gives several golds, a box is a list of four numbers).
+Reference = str | int | float | list[Any]
+
+
+@dataclass(frozen=True)
+class ItemContext:
+    """What a verifier may know about the item besides the response and the reference."""
+
+    problem_type: str | None = None
+    prompt_type: str | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def chain_of_thought(self) -> bool:
+        """The recipe: `prompt_type == "normal"` is answer-only, anything else is CoT."""
+        return self.prompt_type is not None and self.prompt_type != "normal"
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    answer_type: str
+    response: str
+    answer: Reference
+    id: str | None = None
+    problem_type: str | None = None
+    prompt_type: str | None = None
+    choices: tuple[str, ...] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def context(self) -> ItemContext:
+        return ItemContext(self.problem_type, self.prompt_type, self.choices)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verifier's judgement of one extracted answer against the reference.
+
+    `score` is the accuracy reward in [0, 1]. `components` names the terms it was made of
+    (e.g. `ssim`, `tag_jaccard`). A response the model got wrong is `status="ok"` with a
+    low score; `error` is for a fault of ours or of the reference.
+    """
+
+    score: float
+    components: dict[str, float] = field(default_factory=dict)
+    status: Status = "ok"
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    id: str | None
+    reward: float
+    acc_reward: float
+    format_reward: float
+    components: dict[str, float]
+    extracted: str | None
+    status: Status
+    error: str | None = None
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "reward": self.reward,
+            "acc_reward": self.acc_reward,
+            "format_reward": self.format_reward,
+            "components": dict(self.components),
+            "extracted": self.extracted,
+            "status": self.status,
+            "error": self.error,
+            "cached": self.cached,
+        }
+
+
+def canonical_json(value: Any) -> str:
+    """A stable text form of a JSON-like value, used in cache keys."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

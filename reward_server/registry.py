@@ -144,6 +144,10 @@ register(VerifierSpec("critic", _V + "exact",
                       defaults=(("case_sensitive", True),)))
 
 # -- math --
+register(VerifierSpec("math-expressions", _V + "math_expressions",
+                      "a LaTeX or plain math answer (a list gives several acceptable ones); "
+                      "a letter gold is matched as a multiple-choice answer",
+                      "Math equivalence: numbers exactly, then Math-Verify (sympy) both ways."))
 
 # -- coding: SVG and HTML, rendered --
 

@@ -1,0 +1,247 @@
+"""`math-expressions`: is the model's answer mathematically equivalent to the reference?
+
+Extraction (`extract`, server process, string work only): the recipe's answer block (the
+last `<answer>...</answer>`; with `strict_tags=False` also `\\boxed{}`, "Answer: X" and the
+last line), then the part of it that states the result (`math_normalize.final_answer`:
+the last `\\boxed{}`, the text after "the answer is", the last `$...$` of a sentence),
+normalized to one spelling. That text is the verdict-cache key.
+
+Comparison (`compare`, worker process), against each acceptable reference (a list gives
+several; `\\boxed{}` around a reference is dropped); the first success wins:
+1. A letter reference (`A`, `(B)`) is a multiple-choice gold, as ViRL39K routes them: the
+   answer must name that letter, or with `choices` state that option's text.
+2. Identical normalized text.
+3. Plain numbers on both sides: exact rational comparison (fractions, decimals, thousands
+   separators, percent, scientific notation, units dropped); decimals are rounded to
+   `float_rounding` places, as Math-Verify does. No sympy.
+4. A one-variable assignment (`x = 2`) against a bare value compares the value.
+5. Math-Verify (sympy, via latex2sympy2_extended): both sides are wrapped in `\\boxed{}`
+   so bare LaTeX is parsed as LaTeX, not as "the first number in it" (the recipe's grader
+   accepts `2` for `2\\pi` that way); `verify` runs in both directions, since it is
+   asymmetric (assignments, sets against relations). A "yes" for two exact numbers whose
+   30-digit values differ is overruled: Math-Verify's `evalf(chop=True)` calls
+   `1/2004!` and `1/2006!` equal.
+
+Statuses: `ok` (score 1.0 or 0.0), `error` for an answer longer than `max_answer_chars`
+or an empty reference, `timeout` when Math-Verify's own `signal.alarm` limit
+(`sympy_timeout_s`, per parse or verify call) fires. Those alarms work because `compare`
+runs on a worker's main thread; the engine's kill of the worker is the outer bound for
+computations that never return to the interpreter. Parsed sympy objects never leave this
+module and are never logged or turned into text: a hostile expression can hang `str()`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from reward_server.types import ItemContext, Reference, Verdict
+from reward_server.verifiers import math_normalize as mn
+from reward_server.verifiers.base import BaseOptions, extract_tagged, option
+
+
+@dataclass(frozen=True)
+class Options(BaseOptions):
+    float_rounding: int = option(  # type: ignore[assignment]
+        6,
+        "Decimal places kept when a decimal is compared (Math-Verify's float_rounding): "
+        "1/3 equals 0.333333 but not 0.333.",
+    )
+    sympy_timeout_s: int = option(  # type: ignore[assignment]
+        3,
+        "Whole seconds allowed to each Math-Verify parse or verify call (signal.alarm) "
+        "before the item is reported as timeout.",
+    )
+    max_answer_chars: int = option(  # type: ignore[assignment]
+        2000, "Longer answers are not parsed: status error."
+    )
+
+
+class _SympyTimeout(Exception):
+    """Math-Verify, or our own sympy check, ran out of its time limit."""
+
+
+# -- extraction (server process) ---------------------------------------------------------
+
+
+def extract(response: str, options: Options, context: ItemContext) -> str | None:
+    block = extract_tagged(response, options, context)
+    if block is None:
+        return None
+    answer = mn.final_answer(block)
+    if len(answer) > options.max_answer_chars:
+        return answer  # compare rejects it; normalizing it would only cost time here
+    answer = mn.normalize(answer)
+    return answer or None
+
+
+# -- comparison (worker process) ---------------------------------------------------------
+
+
+def compare(extracted: str, reference: Reference, options: Options, context: ItemContext) -> Verdict:
+    if len(extracted) > options.max_answer_chars:
+        return Verdict(0.0, status="error", message=(
+            f"answer of {len(extracted)} characters is longer than max_answer_chars="
+            f"{options.max_answer_chars}; not parsed"))
+    golds = _golds(reference)
+    if not golds:
+        return Verdict(0.0, status="error", message="the reference is empty")
+    timed_out = False
+    for gold in golds:
+        try:
+            how = _match(gold, extracted, options, context)
+        except _SympyTimeout:
+            timed_out = True
+            continue
+        if how is not None:
+            return Verdict(1.0, {"equivalent": 1.0}, message=f"equivalent ({how})")
+    if timed_out:
+        return Verdict(0.0, status="timeout", message=(
+            f"sympy comparison exceeded sympy_timeout_s={options.sympy_timeout_s}"))
+    return Verdict(0.0, {"equivalent": 0.0}, message="not equivalent to the reference")
+
+
+def _golds(reference: Reference) -> list[str]:
+    values = reference if isinstance(reference, list) else [reference]
+    golds = []
+    for value in values:
+        text = mn.normalize(mn.strip_boxed(str(value)))
+        if text:
+            golds.append(text)
+    return golds
+
+
+def _match(gold: str, pred: str, options: Options, context: ItemContext) -> str | None:
+    """How `pred` matches `gold` ("numbers", "sympy", ...), or None when it does not."""
+    letter = mn.gold_letter(gold)
+    if letter is not None:
+        return _match_choice(letter, pred, options, context)
+    if context.choices:
+        said = mn.choice_letter(pred) if len(pred) <= 3 or "answer" in pred.lower() else None
+        index = ord(said) - ord("A") if said else -1
+        if 0 <= index < len(context.choices):
+            pred = mn.normalize(context.choices[index])
+    return equivalent(gold, pred, options)
+
+
+def _match_choice(letter: str, pred: str, options: Options, context: ItemContext) -> str | None:
+    """A letter gold: the answer names the letter, or states the option's text."""
+    said = mn.choice_letter(pred)
+    if said is not None:
+        return "option letter" if said == letter else None
+    index = ord(letter) - ord("A")
+    if context.choices and index < len(context.choices):
+        how = equivalent(mn.normalize(context.choices[index]), pred, options)
+        return None if how is None else f"option text, {how}"
+    return None
+
+
+def equivalent(gold: str, pred: str, options: Options) -> str | None:
+    """How two normalized answers are equivalent, or None (see module docstring)."""
+    if gold == pred:
+        return "same text"
+    gold_number, pred_number = mn.plain_number(gold), mn.plain_number(pred)
+    if gold_number is not None and pred_number is not None:
+        if mn.numbers_equal(gold_number, pred_number, options.float_rounding):
+            return "numbers"
+        return None
+    gold_value, pred_value = mn.assignment_value(gold), mn.assignment_value(pred)
+    if (gold_value is None) != (pred_value is None):
+        left, right = (gold_value or gold), (pred_value or pred)
+        if left == right:
+            return "assignment"
+        left_number, right_number = mn.plain_number(left), mn.plain_number(right)
+        if left_number is not None and right_number is not None:
+            return "assignment" if mn.numbers_equal(
+                left_number, right_number, options.float_rounding) else None
+    return "sympy" if _sympy_equivalent(gold, pred, options) else None
+
+
+# -- the sympy stage ---------------------------------------------------------------------
+
+def _parse(text: str, options: Options) -> list[Any]:
+    """Math-Verify's parse of one answer: bare LaTeX is boxed so it is read as LaTeX;
+    a sentence goes to Math-Verify's own extraction (anchors, last number)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+    from math_verify.errors import TimeoutException
+
+    prose = mn.looks_like_prose(text)
+    candidate = text if prose else "\\boxed{" + text + "}"
+    try:
+        return list(parse(
+            candidate,
+            [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
+            fallback_mode="no_fallback",
+            parsing_timeout=options.sympy_timeout_s,
+            raise_on_error=True,
+        ))
+    except TimeoutException as exc:
+        raise _SympyTimeout from exc
+    except Exception:  # noqa: BLE001 - unparseable model output is a wrong answer, not a fault
+        return []
+
+
+def _sympy_equivalent(gold: str, pred: str, options: Options) -> bool:
+    from math_verify import verify
+    from math_verify.errors import TimeoutException
+
+    gold_parsed = _parse(gold, options)
+    pred_parsed = _parse(pred, options) if gold_parsed else []
+    for gold_expr in gold_parsed:
+        for pred_expr in pred_parsed:
+            for first, second in ((gold_expr, pred_expr), (pred_expr, gold_expr)):
+                try:
+                    same = verify(first, second, float_rounding=options.float_rounding,
+                                  timeout_seconds=options.sympy_timeout_s, raise_on_error=True)
+                except TimeoutException as exc:
+                    raise _SympyTimeout from exc
+                except Exception:  # noqa: BLE001 - sympy failing on odd input means "not shown equal"
+                    same = False
+                if same:
+                    return not _exact_values_differ(gold_expr, pred_expr, options)
+    return False
+
+
+def _exact_values_differ(first: Any, second: Any, options: Options) -> bool:
+    """Two exact, symbol-free numbers whose 30-digit values differ (relative 1e-20)."""
+    from sympy import Expr, Float, UnevaluatedExpr
+
+    exact = all(
+        isinstance(e, Expr) and not e.free_symbols and not e.has(Float, UnevaluatedExpr)
+        for e in (first, second)
+    )
+    if not exact:
+        return False
+    with _time_limit(options.sympy_timeout_s):
+        try:
+            a, b = first.evalf(30), second.evalf(30)
+            scale = max(abs(a), abs(b))
+            if not (scale.is_number and scale.is_finite) or scale == 0:
+                return False
+            return bool(abs(a - b) / scale > 1e-20)
+        except (TypeError, ValueError, ArithmeticError):
+            return False
+
+
+@contextmanager
+def _time_limit(seconds: int) -> Iterator[None]:
+    """A signal alarm around our own sympy calls, as Math-Verify does around its own (main
+    thread only; elsewhere the engine's hard kill is the only bound)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _SympyTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

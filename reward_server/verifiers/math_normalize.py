@@ -1,0 +1,300 @@
+"""Text-level work on math answers: finding the final answer, normalizing it, reading
+plain numbers and option letters. No sympy here: everything is linear-time string work,
+safe to run in the server process on untrusted text.
+
+What the `math-expressions` verifier builds on:
+- `final_answer(text)`: the part of an answer block that states the result (the last
+  `\\boxed{}` group, the text after "final answer is", the last `$...$` span of a
+  sentence), so that `x = \\boxed{3}` or "The answer is $\\frac{\\pi}{2}$." give the math.
+- `normalize(text)`: one spelling per answer (`\\dfrac`/`\\tfrac` -> `\\frac`, no `\\left`,
+  no spacing commands, no `^\\circ`, no `\\text{}` wrappers, no outer `$`), used as the
+  cache key and for the "identical strings" fast path.
+- `plain_number(text)`: integers, decimals, fractions (`3/4`, `\\frac{3}{4}`), thousands
+  separators (`1,000`, `1{,}000`, `1 000`), percent, scientific notation
+  (`1.5e3`, `1.5\\times 10^{3}`), currency signs and trailing unit words, read exactly as
+  `fractions.Fraction` so that plain numbers are compared without sympy.
+- `choice_letter(text)`: the option letter a response names (`B`, `(B)`, `b)`, `**B**`,
+  "The answer is B").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+# -- finding the final answer ----------------------------------------------------------
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_FINAL_PHRASE_RE = re.compile(
+    r"(?:final\s+answer\s*(?:is|:)|answer\s*(?:is|:)|answer\s*=)\s*:?", re.IGNORECASE
+)
+_HOPE_RE = re.compile(r"\bI\s+hope\s+it\s+is\s+correct\b.*", re.IGNORECASE | re.DOTALL)
+# A math span inside prose: $$...$$, $...$ (one line), \[...\], \(...\).
+_MATH_SPAN_RE = re.compile(
+    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$([^$\n]+?)\$", re.DOTALL
+)
+# Three words of two or more letters in a row, outside LaTeX commands: prose, not math.
+_PROSE_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}[,.]?\s+[a-zA-Z]{2,}[,.]?\s+[a-zA-Z]{2,}")
+_SPAN_SCAN_CHARS = 4000
+_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
+# Boxes closer than this (in characters) are one answer: "\boxed{-2} and \boxed{1}".
+_BOX_JOIN_GAP = 40
+
+
+def boxed_groups(text: str) -> list[tuple[int, int, str]]:
+    """Every top-level `\\boxed{...}`/`\\fbox{...}`: (start, end, content), braces balanced."""
+    groups = []
+    position = 0
+    while True:
+        match = _BOX_RE.search(text, position)
+        if match is None:
+            return groups
+        depth = 0
+        for i in range(match.end() - 1, len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    groups.append((match.start(), i + 1, text[match.end() : i]))
+                    position = i + 1
+                    break
+        else:
+            return groups  # unbalanced: the rest of the text has no complete box
+
+
+def final_answer(text: str) -> str:
+    """The part of an answer block that states the result (see module docstring)."""
+    text = text.strip()
+    boxes = boxed_groups(text)
+    if boxes:
+        # The last box, plus boxes just before it ("\boxed{-2} and \boxed{1}").
+        chosen = [boxes[-1]]
+        for box in reversed(boxes[:-1]):
+            if chosen[0][0] - box[1] > _BOX_JOIN_GAP:
+                break
+            chosen.insert(0, box)
+        return ", ".join(content.strip() for _, _, content in chosen)
+    phrase = None
+    for phrase in _FINAL_PHRASE_RE.finditer(text):
+        pass
+    if phrase is not None:
+        rest = _HOPE_RE.sub("", text[phrase.end() :]).strip()
+        if rest:
+            text = rest.split("\n", 1)[0].strip()
+    if _WORD_RE.search(text):
+        # "the largest $n$ is 34": the value follows the last " is "
+        head, is_, tail = text.rpartition(" is ")
+        if is_ and tail.strip() and _WORD_RE.search(head):
+            text = tail.strip()
+    if _PROSE_RE.search(text):
+        # only the tail: answers come last, and a bounded scan stays linear
+        tail = text[-_SPAN_SCAN_CHARS:]
+        spans = [next(g for g in m.groups() if g is not None) for m in _MATH_SPAN_RE.finditer(tail)]
+        if spans:
+            return spans[-1].strip()
+    return text
+
+
+def looks_like_prose(text: str) -> bool:
+    """Three words in a row: a sentence, not a formula."""
+    return _PROSE_RE.search(text) is not None
+
+
+# -- normalization ---------------------------------------------------------------------
+
+_REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"\\[dtc]frac(?![a-zA-Z])", r"\\frac"),
+        (r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*([.]?)", ""),
+        (r"\\(?:displaystyle|textstyle|scriptstyle)(?![a-zA-Z])", ""),
+        (r"\\(?:qquad|quad)(?![a-zA-Z])|\\[,;:! ]|~", " "),
+        # degrees: ^\circ, ^{\circ}, \degree, °
+        (r"\^\s*\{?\s*\\circ\s*\}?|\\degree(?![a-zA-Z])|°", ""),
+        # \text{..}-style wrappers keep their content
+        (r"\\(?:text|textbf|textit|textrm|textnormal|mbox|textup)\s*\{([^{}]*)\}", r" \1 "),
+        (r"\{,\}", ","),
+        (r"\\%|\\percent(?![a-zA-Z])", "%"),
+        (r"\\\$", ""),
+        (r"\s+", " "),
+        # spaces around operators and brackets carry no meaning
+        (r" ?([,=+\-()\[\]{}^_/*<>|]) ?", r"\1"),
+    )
+)
+_OUTER_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"))
+
+
+def strip_boxed(text: str) -> str:
+    """`\\boxed{X}` (the whole text) -> `X`; other text unchanged."""
+    text = text.strip()
+    boxes = boxed_groups(text)
+    if len(boxes) == 1 and boxes[0][0] == 0 and boxes[0][1] == len(text):
+        return boxes[0][2]
+    return text
+
+
+def normalize(text: str) -> str:
+    """One spelling per answer; meaning unchanged (see module docstring)."""
+    text = text.strip()
+    changed = True
+    while changed:
+        changed = False
+        for opening, closing in _OUTER_DELIMITERS:
+            if len(text) > len(opening) + len(closing) and text.startswith(opening) and (
+                text.endswith(closing)
+            ):
+                text = text[len(opening) : -len(closing)].strip()
+                changed = True
+        unboxed = strip_boxed(text)
+        if unboxed != text:
+            text, changed = unboxed.strip(), True
+        # a trailing "." ends a sentence ("12." is 12 anyway); an ellipsis is kept
+        stripped = text if text.endswith("..") else text.rstrip(" .;,\\").lstrip(":")
+        if stripped != text and stripped:
+            text, changed = stripped.strip(), True
+    for pattern, replacement in _REPLACEMENTS:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
+# -- plain numbers ---------------------------------------------------------------------
+
+_INT = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d+)"
+_DEC = rf"(?:{_INT}(?:\.\d*)?|\.\d+)"
+_SIGN = r"[-+]?"
+_NUMBER_RE = re.compile(rf"({_SIGN})({_DEC})")
+_SCI_E_RE = re.compile(rf"({_SIGN})({_DEC})[eE]([-+]?\d+)")
+_SCI_TIMES_RE = re.compile(
+    rf"({_SIGN})({_DEC})(?:\\times|\\cdot|\*|×|x)10\^(?:\{{([-+]?\d+)\}}|([-+]?\d))"
+)
+_FRAC_RE = re.compile(rf"({_SIGN})\\frac\{{({_DEC})\}}\{{({_DEC})\}}")
+_FRAC_SHORT_RE = re.compile(rf"({_SIGN})\\frac(\d)(\d)")
+_SLASH_RE = re.compile(rf"({_SIGN})\(?({_DEC})\)?/\(?({_DEC})\)?")
+_PERCENT_RE = re.compile(r"(.*?)\s*(?:%|percent|pct|percentage)$")
+# Words that follow a number as a unit; math words are not units ("2 pi" is not 2).
+_UNIT_RE = re.compile(r"(.*?\d) ([a-zA-Z]{1,2}\^\d|[a-zA-Z]{2,}(?: [a-zA-Z]{2,})*)")
+_NOT_UNITS = frozenset(
+    "pi sqrt sin cos tan cot sec csc log ln exp mod pmod and or to times cdot infty inf e i "
+    "x y z n k".split()
+)
+_CURRENCY_RE = re.compile(r"^(?:\$|USD|US\$|€|£|¥|Rs\.?)\s*")
+
+
+_MAX_NUMBER_CHARS = 200
+
+
+@dataclass(frozen=True)
+class PlainNumber:
+    value: Fraction
+    percent: bool  # written with %: 50% may mean 50 or 0.5
+    decimal: bool  # written with a decimal point or an exponent: compare after rounding
+
+
+def _decimal(text: str) -> Fraction:
+    return Fraction(text.replace(",", "").replace(" ", ""))
+
+
+def plain_number(text: str) -> PlainNumber | None:
+    """The exact value of a plain number (see module docstring); None for anything else."""
+    if len(text) > _MAX_NUMBER_CHARS:
+        return None
+    text = _CURRENCY_RE.sub("", normalize(text))
+    percent = False
+    match = _PERCENT_RE.fullmatch(text)
+    if match:
+        text, percent = match.group(1).strip(), True
+    unit = _UNIT_RE.fullmatch(text)
+    if unit and not set(unit.group(2).lower().replace("^", " ").split()) & _NOT_UNITS:
+        text = unit.group(1)
+    value = _number_value(text)
+    if value is None:
+        return None
+    number, decimal = value
+    return PlainNumber(number, percent, decimal)
+
+
+def _number_value(text: str) -> tuple[Fraction, bool] | None:
+    if match := _NUMBER_RE.fullmatch(text):
+        sign = -1 if match.group(1) == "-" else 1
+        return sign * _decimal(match.group(2)), "." in match.group(2)
+    if match := _SCI_E_RE.fullmatch(text):
+        sign = -1 if match.group(1) == "-" else 1
+        exponent = int(match.group(3))
+        if abs(exponent) > 400:
+            return None
+        return sign * _decimal(match.group(2)) * Fraction(10) ** exponent, True
+    if match := _SCI_TIMES_RE.fullmatch(text):
+        sign = -1 if match.group(1) == "-" else 1
+        exponent = int(match.group(3) or match.group(4))
+        if abs(exponent) > 400:
+            return None
+        return sign * _decimal(match.group(2)) * Fraction(10) ** exponent, True
+    for pattern in (_FRAC_RE, _FRAC_SHORT_RE, _SLASH_RE):
+        if match := pattern.fullmatch(text):
+            sign = -1 if match.group(1) == "-" else 1
+            numerator, denominator = _decimal(match.group(2)), _decimal(match.group(3))
+            if denominator == 0:
+                return None
+            decimal = "." in match.group(2) or "." in match.group(3)
+            return sign * numerator / denominator, decimal
+    return None
+
+
+def numbers_equal(gold: PlainNumber, pred: PlainNumber, float_rounding: int) -> bool:
+    """Equal as written, or after rounding to `float_rounding` decimals when either side is
+    a decimal (as Math-Verify does: 1/3 == 0.333333, 1/3 != 0.333). A percent sign makes
+    both readings count: 50% is 0.5 and 50."""
+    golds = {gold.value, gold.value / 100} if gold.percent else {gold.value}
+    preds = {pred.value, pred.value / 100} if pred.percent else {pred.value}
+    rounded = gold.decimal or pred.decimal
+    for g in golds:
+        for p in preds:
+            if g == p or (rounded and round(g, float_rounding) == round(p, float_rounding)):
+                return True
+    return False
+
+
+# -- equations -------------------------------------------------------------------------
+
+_ASSIGNMENT_RE = re.compile(r"([a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+)=([^=<>]+)")
+
+
+def assignment_value(text: str) -> str | None:
+    """`x=2` -> `2`: the value of a one-variable assignment (normalized text), else None."""
+    match = _ASSIGNMENT_RE.fullmatch(text)
+    return match.group(2) if match else None
+
+
+# -- option letters --------------------------------------------------------------------
+
+_GOLD_LETTER_RE = re.compile(r"\(?([A-Z])\)?\.?")
+_LETTER_RE = re.compile(r"\(?([A-Za-z])(?:[).:].*)?", re.DOTALL)
+_LETTER_PHRASE_RE = re.compile(
+    r"(?:answer|option|choice)\s*(?:is|:)?\s*(?:option\s*)?\(?([A-Z])\)?(?![a-zA-Z])",
+    re.IGNORECASE,
+)
+_MARKUP_RE = re.compile(r"\*\*|__|\\mathrm\{([^{}]*)\}|\\mathbf\{([^{}]*)\}")
+
+
+def _unmark(text: str) -> str:
+    return _MARKUP_RE.sub(lambda m: m.group(1) or m.group(2) or "", normalize(text)).strip()
+
+
+def gold_letter(gold: str) -> str | None:
+    """The option letter a reference names (`A`, `(B)`, `C.`, `\\text{D}`), else None."""
+    match = _GOLD_LETTER_RE.fullmatch(_unmark(gold))
+    return match.group(1) if match else None
+
+
+def choice_letter(answer: str) -> str | None:
+    """The option letter an answer names, upper-cased, else None."""
+    text = _unmark(answer)
+    match = _LETTER_RE.fullmatch(text)
+    if match:
+        return match.group(1).upper()
+    last = None
+    for last in _LETTER_PHRASE_RE.finditer(text):
+        pass
+    return last.group(1).upper() if last else None

@@ -193,16 +193,18 @@ def _sympy_equivalent(gold: str, pred: str, options: Options) -> bool:
     pred_parsed = _parse(pred, options) if gold_parsed else []
     for gold_expr in gold_parsed:
         for pred_expr in pred_parsed:
-            for first, second in ((gold_expr, pred_expr), (pred_expr, gold_expr)):
-                try:
-                    same = verify(first, second, float_rounding=options.float_rounding,
-                                  timeout_seconds=options.sympy_timeout_s, raise_on_error=True)
-                except TimeoutException as exc:
-                    raise _SympyTimeout from exc
-                except Exception:  # noqa: BLE001 - sympy failing on odd input means "not shown equal"
-                    same = False
-                if same:
-                    return not _exact_values_differ(gold_expr, pred_expr, options)
+            try:
+                # allow_set_relation_comp: "x in [-2, 7]" and "-2 <= x <= 7" match whichever
+                # side is the gold (by default only a set-valued prediction is converted)
+                same = verify(gold_expr, pred_expr, float_rounding=options.float_rounding,
+                              allow_set_relation_comp=True,
+                              timeout_seconds=options.sympy_timeout_s, raise_on_error=True)
+            except TimeoutException as exc:
+                raise _SympyTimeout from exc
+            except Exception:  # noqa: BLE001 - sympy failing on odd input means "not shown equal"
+                same = False
+            if same and not _exact_values_differ(gold_expr, pred_expr, options):
+                return True
     return False
 
 

@@ -66,10 +66,10 @@ def boxed_groups(text: str) -> list[tuple[int, int, str]]:
 
 def final_answer(text: str) -> str:
     """The part of an answer block that states the result (see module docstring)."""
-    text = text.strip()
+    text = _HOPE_RE.sub("", text).strip()
     boxes = boxed_groups(text)
     if boxes:
-        # The last box, plus boxes just before it ("\boxed{-2} and \boxed{1}").
+        # The last box, plus boxes just before it ("\\boxed{-2} and \\boxed{1}").
         chosen = [boxes[-1]]
         for box in reversed(boxes[:-1]):
             if chosen[0][0] - box[1] > _BOX_JOIN_GAP:
@@ -77,23 +77,25 @@ def final_answer(text: str) -> str:
             chosen.insert(0, box)
         return ", ".join(content.strip() for _, _, content in chosen)
     phrase = None
-    for phrase in _FINAL_PHRASE_RE.finditer(text):
+    for phrase in _FINAL_PHRASE_RE.finditer(text):  # noqa: B007 - we want the last one
         pass
     if phrase is not None:
-        rest = _HOPE_RE.sub("", text[phrase.end() :]).strip()
+        rest = text[phrase.end() :].strip()
         if rest:
             text = rest.split("\n", 1)[0].strip()
-    if _WORD_RE.search(text):
-        # "the largest $n$ is 34": the value follows the last " is "
-        head, is_, tail = text.rpartition(" is ")
-        if is_ and tail.strip() and _WORD_RE.search(head):
-            text = tail.strip()
-    if _PROSE_RE.search(text):
-        # only the tail: answers come last, and a bounded scan stays linear
-        tail = text[-_SPAN_SCAN_CHARS:]
-        spans = [next(g for g in m.groups() if g is not None) for m in _MATH_SPAN_RE.finditer(tail)]
-        if spans:
-            return spans[-1].strip()
+    if not _WORD_RE.search(text):
+        return text
+    # "the largest $n$ is 34": the value follows the last " is "
+    head, is_, tail = text.rpartition(" is ")
+    if is_ and tail.strip() and _WORD_RE.search(head) and len(_WORD_RE.findall(tail)) <= 1:
+        text = tail.strip()
+    # words around math spans: the last span is the answer ("Answer $9$", "$125$ miles")
+    scan = text[-_SPAN_SCAN_CHARS:]  # answers come last; a bounded scan stays linear
+    spans = list(_MATH_SPAN_RE.finditer(scan))
+    if spans:
+        outside = _MATH_SPAN_RE.sub(" ", scan)
+        if _WORD_RE.search(outside):
+            return next(g for g in spans[-1].groups() if g is not None).strip()
     return text
 
 
@@ -110,7 +112,10 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\\[dtc]frac(?![a-zA-Z])", r"\\frac"),
         (r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*([.]?)", ""),
         (r"\\(?:displaystyle|textstyle|scriptstyle)(?![a-zA-Z])", ""),
-        (r"\\(?:qquad|quad)(?![a-zA-Z])|\\[,;:! ]|~", " "),
+        # "10,\\!000": the negative space joins digit groups
+        (r",\\!\s*", ","),
+        (r"(?<!\\)\\!", ""),
+        (r"\\(?:qquad|quad)(?![a-zA-Z])|(?<!\\)\\[,;: ]|~", " "),
         # degrees: ^\circ, ^{\circ}, \degree, °
         (r"\^\s*\{?\s*\\circ\s*\}?|\\degree(?![a-zA-Z])|°", ""),
         # \text{..}-style wrappers keep their content
@@ -119,8 +124,11 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\\%|\\percent(?![a-zA-Z])", "%"),
         (r"\\\$", ""),
         (r"\s+", " "),
-        # spaces around operators and brackets carry no meaning
-        (r" ?([,=+\-()\[\]{}^_/*<>|]) ?", r"\1"),
+        # spaces around operators and brackets carry no meaning; after a comma they tell
+        # a list ("32, 349") from a thousands separator ("32,349")
+        (r" ?([=+\-()\[\]{}^_/*<>|]) ?", r"\1"),
+        (r" ?, +", ", "),
+        (r" ,", ","),
     )
 )
 _OUTER_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"))
@@ -174,12 +182,14 @@ _FRAC_SHORT_RE = re.compile(rf"({_SIGN})\\frac(\d)(\d)")
 _SLASH_RE = re.compile(rf"({_SIGN})\(?({_DEC})\)?/\(?({_DEC})\)?")
 _PERCENT_RE = re.compile(r"(.*?)\s*(?:%|percent|pct|percentage)$")
 # Words that follow a number as a unit; math words are not units ("2 pi" is not 2).
-_UNIT_RE = re.compile(r"(.*?\d) ([a-zA-Z]{1,2}\^\d|[a-zA-Z]{2,}(?: [a-zA-Z]{2,})*)")
+_UNIT_RE = re.compile(
+    r"(.*?\d)(?: ([a-zA-Z]{1,2}\^\d)|((?:m|cm|mm|km|ft|in)[²³])| ([a-zA-Z]{2,}(?: [a-zA-Z]{2,})*))"
+)
 _NOT_UNITS = frozenset(
     "pi sqrt sin cos tan cot sec csc log ln exp mod pmod and or to times cdot infty inf e i "
     "x y z n k".split()
 )
-_CURRENCY_RE = re.compile(r"^(?:\$|USD|US\$|€|£|¥|Rs\.?)\s*")
+_CURRENCY_RE = re.compile(r"^(?:\$|USD|US\$|€|£|¥|Rs\.?)\s*|\s*(?:\$|€|£|¥)$")
 
 
 _MAX_NUMBER_CHARS = 200
@@ -206,8 +216,10 @@ def plain_number(text: str) -> PlainNumber | None:
     if match:
         text, percent = match.group(1).strip(), True
     unit = _UNIT_RE.fullmatch(text)
-    if unit and not set(unit.group(2).lower().replace("^", " ").split()) & _NOT_UNITS:
-        text = unit.group(1)
+    if unit:
+        words = next(g for g in unit.groups()[1:] if g is not None)
+        if not set(words.lower().replace("^", " ").split()) & _NOT_UNITS:
+            text = unit.group(1)
     value = _number_value(text)
     if value is None:
         return None

@@ -59,6 +59,9 @@ class Options(BaseOptions):
     max_answer_chars: int = option(  # type: ignore[assignment]
         2000, "Longer answers are not parsed: status error."
     )
+    max_nesting: int = option(  # type: ignore[assignment]
+        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status error."
+    )
 
 
 class _SympyTimeout(Exception):
@@ -82,14 +85,15 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
 # -- comparison (worker process) ---------------------------------------------------------
 
 
-def compare(extracted: str, reference: Reference, options: Options, context: ItemContext) -> Verdict:
-    if len(extracted) > options.max_answer_chars:
-        return Verdict(0.0, status="error", message=(
-            f"answer of {len(extracted)} characters is longer than max_answer_chars="
-            f"{options.max_answer_chars}; not parsed"))
+def compare(
+    extracted: str, reference: Reference, options: Options, context: ItemContext
+) -> Verdict:
     golds = _golds(reference)
     if not golds:
         return Verdict(0.0, status="error", message="the reference is empty")
+    refusal = _too_big(extracted, options)
+    if refusal is not None and extracted not in golds:
+        return Verdict(0.0, status="error", message=refusal)
     timed_out = False
     for gold in golds:
         try:
@@ -105,11 +109,28 @@ def compare(extracted: str, reference: Reference, options: Options, context: Ite
     return Verdict(0.0, {"equivalent": 0.0}, message="not equivalent to the reference")
 
 
+def _too_big(text: str, options: Options) -> str | None:
+    """Why an answer is not handed to sympy (size and nesting bound parse work), or None."""
+    if len(text) > options.max_answer_chars:
+        return (f"answer of {len(text)} characters is longer than max_answer_chars="
+                f"{options.max_answer_chars}; not parsed")
+    depth = deepest = 0
+    for char in text:
+        if char in "{[(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "}])":
+            depth -= 1
+    if deepest > options.max_nesting:
+        return f"answer nests {deepest} levels deep, more than max_nesting={options.max_nesting}"
+    return None
+
+
 def _golds(reference: Reference) -> list[str]:
     values = reference if isinstance(reference, list) else [reference]
     golds = []
     for value in values:
-        text = mn.normalize(mn.strip_boxed(str(value)))
+        text = mn.normalize(mn.final_answer(str(value)))
         if text:
             golds.append(text)
     return golds

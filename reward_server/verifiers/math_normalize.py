@@ -87,7 +87,7 @@ def final_answer(text: str) -> str:
         return text
     # "the largest $n$ is 34": the value follows the last " is "
     head, is_, tail = text.rpartition(" is ")
-    if is_ and tail.strip() and _WORD_RE.search(head) and len(_WORD_RE.findall(tail)) <= 1:
+    if is_ and tail.strip() and _WORD_RE.search(head) and len(_WORD_RE.findall(tail)) < 2:
         text = tail.strip()
     # words around math spans: the last span is the answer ("Answer $9$", "$125$ miles")
     scan = text[-_SPAN_SCAN_CHARS:]  # answers come last; a bounded scan stays linear
@@ -128,7 +128,7 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # a list ("32, 349") from a thousands separator ("32,349")
         (r" ?([=+\-()\[\]{}^_/*<>|]) ?", r"\1"),
         (r" ?, +", ", "),
-        (r" ,", ","),
+        (r" ([,%])", r"\1"),
     )
 )
 _OUTER_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"))
@@ -307,6 +307,6 @@ def choice_letter(answer: str) -> str | None:
     if match:
         return match.group(1).upper()
     last = None
-    for last in _LETTER_PHRASE_RE.finditer(text):
+    for last in _LETTER_PHRASE_RE.finditer(text):  # noqa: B007 - we want the last one
         pass
     return last.group(1).upper() if last else None

@@ -32,11 +32,13 @@ module and are never logged or turned into text: a hostile expression can hang `
 
 from __future__ import annotations
 
+import cmath
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from reward_server.types import ItemContext, Reference, Verdict
@@ -146,7 +148,11 @@ def _match(gold: str, pred: str, options: Options, context: ItemContext) -> str 
         index = ord(said) - ord("A") if said else -1
         if 0 <= index < len(context.choices):
             pred = mn.normalize(context.choices[index])
-    return equivalent(gold, pred, options)
+    how = equivalent(gold, pred, options)
+    unlabelled = mn.without_option_label(pred)
+    if how is None and unlabelled:  # "B. 42" for the gold 42
+        how = equivalent(gold, unlabelled, options)
+    return how
 
 
 def _match_choice(letter: str, pred: str, options: Options, context: ItemContext) -> str | None:
@@ -184,36 +190,40 @@ def equivalent(gold: str, pred: str, options: Options) -> str | None:
 
 # -- the sympy stage ---------------------------------------------------------------------
 
-def _parse(text: str, options: Options) -> list[Any]:
+@lru_cache(maxsize=4096)
+def _parse(text: str, timeout_s: int) -> tuple[Any, ...]:
     """Math-Verify's parse of one answer: bare LaTeX is boxed so it is read as LaTeX;
-    a sentence goes to Math-Verify's own extraction (anchors, last number)."""
+    a sentence goes to Math-Verify's own extraction (anchors, last number). Cached per
+    worker: a GRPO group compares many answers with one gold."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
     from math_verify.errors import TimeoutException
 
     prose = mn.looks_like_prose(text)
     candidate = text if prose else "\\boxed{" + text + "}"
     try:
-        return list(parse(
+        return tuple(parse(
             candidate,
             [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
             fallback_mode="no_fallback",
-            parsing_timeout=options.sympy_timeout_s,
+            parsing_timeout=timeout_s,
             raise_on_error=True,
         ))
     except TimeoutException as exc:
         raise _SympyTimeout from exc
     except Exception:  # noqa: BLE001 - unparseable model output is a wrong answer, not a fault
-        return []
+        return ()
 
 
 def _sympy_equivalent(gold: str, pred: str, options: Options) -> bool:
     from math_verify import verify
     from math_verify.errors import TimeoutException
 
-    gold_parsed = _parse(gold, options)
-    pred_parsed = _parse(pred, options) if gold_parsed else []
+    gold_parsed = _parse(gold, options.sympy_timeout_s)
+    pred_parsed = _parse(pred, options.sympy_timeout_s) if gold_parsed else ()
     for gold_expr in gold_parsed:
         for pred_expr in pred_parsed:
+            if _clearly_different(gold_expr, pred_expr):
+                continue  # the common case in a GRPO group, and simplify() is the slow part
             try:
                 # allow_set_relation_comp: "x in [-2, 7]" and "-2 <= x <= 7" match whichever
                 # side is the gold (by default only a set-valued prediction is converted)
@@ -227,6 +237,39 @@ def _sympy_equivalent(gold: str, pred: str, options: Options) -> bool:
             if same and not _exact_values_differ(gold_expr, pred_expr, options):
                 return True
     return False
+
+
+# Values given to free symbols when two expressions are probed numerically: irrational-ish,
+# distinct, away from poles of the usual functions.
+_PROBES = (0.5772156649, 1.3247179572, 0.7390851332, 1.6180339887, 0.3183098862,
+           1.2020569032, 0.8346268417, 1.4142135624)
+
+
+def _clearly_different(first: Any, second: Any) -> bool:
+    """Two expressions whose values differ by more than 0.1% at a probe point: no
+    rounding or simplification can make them equal (percentages, relations, sets and
+    matrices are left to Math-Verify)."""
+    from sympy import Expr, UnevaluatedExpr
+
+    if not (isinstance(first, Expr) and isinstance(second, Expr)):
+        return False
+    if first.has(UnevaluatedExpr) or second.has(UnevaluatedExpr):
+        return False
+    try:
+        symbols = sorted(first.free_symbols | second.free_symbols, key=lambda s: s.name)
+        if len(symbols) > len(_PROBES):
+            return False
+        point = dict(zip(symbols, _PROBES, strict=False))
+        with _time_limit(1):
+            a = complex(first.evalf(15, subs=point))
+            b = complex(second.evalf(15, subs=point))
+    except _SympyTimeout:
+        return False
+    except Exception:  # noqa: BLE001 - a probe that cannot evaluate decides nothing
+        return False
+    if not (cmath.isfinite(a) and cmath.isfinite(b)):
+        return False
+    return abs(a - b) > 1e-3 * max(1.0, abs(a), abs(b))
 
 
 def _exact_values_differ(first: Any, second: Any, options: Options) -> bool:
@@ -246,7 +289,7 @@ def _exact_values_differ(first: Any, second: Any, options: Options) -> bool:
             if not (scale.is_number and scale.is_finite) or scale == 0:
                 return False
             return bool(abs(a - b) / scale > 1e-20)
-        except (TypeError, ValueError, ArithmeticError):
+        except Exception:  # noqa: BLE001 - what cannot be evaluated cannot overrule
             return False
 
 

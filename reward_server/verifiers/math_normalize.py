@@ -109,6 +109,10 @@ def looks_like_prose(text: str) -> bool:
 _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
+        # unicode math as models type it
+        ("\u2212|\u2013", "-"), ("\u00d7", r"\\times "), ("\u00b7|\u22c5", r"\\cdot "),
+        ("\u03c0", r"\\pi "), ("\u221a", r"\\sqrt"), ("\u221e", r"\\infty "),
+        ("\u2264", r"\\le "), ("\u2265", r"\\ge "), ("\u2260", r"\\ne "),
         (r"\\[dtc]frac(?![a-zA-Z])", r"\\frac"),
         (r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*([.]?)", ""),
         (r"\\(?:displaystyle|textstyle|scriptstyle)(?![a-zA-Z])", ""),
@@ -180,6 +184,9 @@ _SCI_TIMES_RE = re.compile(
 _FRAC_RE = re.compile(rf"({_SIGN})\\frac\{{({_DEC})\}}\{{({_DEC})\}}")
 _FRAC_SHORT_RE = re.compile(rf"({_SIGN})\\frac(\d)(\d)")
 _SLASH_RE = re.compile(rf"({_SIGN})\(?({_DEC})\)?/\(?({_DEC})\)?")
+# mixed numbers: "4 4/9" and "2\\frac{1}{4}" (a proper fraction after a whole number)
+_MIXED_RE = re.compile(rf"({_SIGN})({_INT}) (\d+)/(\d+)")
+_MIXED_FRAC_RE = re.compile(rf"({_SIGN})(\d+)\\frac\{{(\d+)\}}\{{(\d+)\}}")
 _PERCENT_RE = re.compile(r"(.*?)\s*(?:%|percent|pct|percentage)$")
 # Words that follow a number as a unit; math words are not units ("2 pi" is not 2).
 _UNIT_RE = re.compile(
@@ -243,6 +250,15 @@ def _number_value(text: str) -> tuple[Fraction, bool] | None:
         if abs(exponent) > 400:
             return None
         return sign * _decimal(match.group(2)) * Fraction(10) ** exponent, True
+    for pattern in (_MIXED_RE, _MIXED_FRAC_RE):
+        if match := pattern.fullmatch(text):
+            whole, numerator, denominator = (_decimal(match.group(i)) for i in (2, 3, 4))
+            if pattern is _MIXED_FRAC_RE and not 0 < numerator < denominator:
+                return None  # 2\frac{5}{3} is a product, not a mixed number
+            if denominator == 0:
+                return None
+            sign = -1 if match.group(1) == "-" else 1
+            return sign * (whole + numerator / denominator), False
     for pattern in (_FRAC_RE, _FRAC_SHORT_RE, _SLASH_RE):
         if match := pattern.fullmatch(text):
             sign = -1 if match.group(1) == "-" else 1
@@ -292,6 +308,15 @@ _MARKUP_RE = re.compile(r"\*\*|__|\\mathrm\{([^{}]*)\}|\\mathbf\{([^{}]*)\}")
 
 def _unmark(text: str) -> str:
     return _MARKUP_RE.sub(lambda m: m.group(1) or m.group(2) or "", normalize(text)).strip()
+
+
+_OPTION_LABEL_RE = re.compile(r"\(?[A-H][).:] ?(.+)", re.DOTALL)
+
+
+def without_option_label(answer: str) -> str | None:
+    """`B. 42` -> `42`: the text after an option label, else None."""
+    match = _OPTION_LABEL_RE.fullmatch(answer)
+    return match.group(1).strip() if match else None
 
 
 def gold_letter(gold: str) -> str | None:

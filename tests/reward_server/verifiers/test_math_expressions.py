@@ -216,8 +216,8 @@ def test_hostile_input_through_the_engine(math_engine: Engine) -> None:
 
 
 def test_grpo_group_is_verified_once(math_engine: Engine) -> None:
-    group = [ScoreItem("math-expressions", f"<think>try {i}</think><answer>\\frac{{1}}{{2}}</answer>",
-                       "0.5") for i in range(16)]
+    completions = [f"<think>try {i}</think><answer>\\frac{{1}}{{2}}</answer>" for i in range(16)]
+    group = [ScoreItem("math-expressions", text, "0.5") for text in completions]
     results = math_engine.score_sync(group)
     assert all(r.reward == 1.0 for r in results)
     assert sum(not r.cached for r in results) == 1

@@ -40,6 +40,9 @@ _SPAN_SCAN_CHARS = 4000
 _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 # Boxes closer than this (in characters) are one answer: "\boxed{-2} and \boxed{1}".
 _BOX_JOIN_GAP = 40
+# What joins the parts of one boxed answer: "and", "or", a comma, a \\quad.
+_JOINER_RE = re.compile(r"\band\b|\bor\b|[,;]|\\q?quad")
+_CONJUNCTIONS_RE = re.compile(r"[\s,;.]*(?:and[\s,;.]+)*", re.IGNORECASE)
 
 
 def boxed_groups(text: str) -> list[tuple[int, int, str]]:
@@ -72,8 +75,10 @@ def final_answer(text: str) -> str:
         # The last box, plus boxes just before it ("\\boxed{-2} and \\boxed{1}").
         chosen = [boxes[-1]]
         for box in reversed(boxes[:-1]):
-            if chosen[0][0] - box[1] > _BOX_JOIN_GAP:
-                break
+            between = text[box[1] : chosen[0][0]]
+            joined = not between.strip() or _JOINER_RE.search(between)
+            if len(between) > _BOX_JOIN_GAP or not joined:
+                break  # "$$\\boxed{20}$$ \\boxed{143}": an earlier result, not a part
             chosen.insert(0, box)
         return ", ".join(content.strip() for _, _, content in chosen)
     phrase = None
@@ -91,11 +96,14 @@ def final_answer(text: str) -> str:
         text = tail.strip()
     # words around math spans: the last span is the answer ("Answer $9$", "$125$ miles")
     scan = text[-_SPAN_SCAN_CHARS:]  # answers come last; a bounded scan stays linear
-    spans = list(_MATH_SPAN_RE.finditer(scan))
+    spans = [next(g for g in m.groups() if g is not None).strip()
+             for m in _MATH_SPAN_RE.finditer(scan)]
     if spans:
         outside = _MATH_SPAN_RE.sub(" ", scan)
+        if _CONJUNCTIONS_RE.fullmatch(outside) and len(spans) > 1:
+            return ", ".join(spans)  # "$1$ and $2$ and $3$": one answer in parts
         if _WORD_RE.search(outside):
-            return next(g for g in spans[-1].groups() if g is not None).strip()
+            return spans[-1]
     return text
 
 

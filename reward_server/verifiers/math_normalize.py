@@ -42,6 +42,7 @@ _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 _BOX_JOIN_GAP = 40
 # What joins the parts of one boxed answer: "and", "or", a comma, a \\quad.
 _JOINER_RE = re.compile(r"\band\b|\bor\b|[,;]|\\q?quad")
+_SENTENCE_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?%?(?![\w])")
 _CONJUNCTIONS_RE = re.compile(r"[\s,;.]*(?:and[\s,;.]+)*", re.IGNORECASE)
 
 
@@ -104,6 +105,11 @@ def final_answer(text: str) -> str:
             return ", ".join(spans)  # "$1$ and $2$ and $3$": one answer in parts
         if _WORD_RE.search(outside):
             return spans[-1]
+    elif len(_WORD_RE.findall(text)) >= 2:
+        # "There are 12 triangles.": a sentence with one number states that number
+        numbers = _SENTENCE_NUMBER_RE.findall(text)
+        if len(numbers) == 1 and "\\" not in text:
+            return numbers[0]
     return text
 
 
@@ -113,6 +119,17 @@ def looks_like_prose(text: str) -> bool:
 
 
 # -- normalization ---------------------------------------------------------------------
+
+# Unit words dropped after an answer (a closed list: "2 pi" or "3 xy" must keep meaning).
+_UNITS = (
+    r"(?:square|sq\.?|cubic|cu\.?) ?(?:units?|cm|mm|km|m|meters?|metres?|inch(?:es)?|feet|ft|"
+    r"yards?|miles?)|units?|cm|mm|km|meters?|metres?|centimeters?|millimeters?|kilometers?|"
+    r"inch(?:es)?|in\.|feet|foot|ft|yards?|yd|miles?|mi|kg|grams?|mg|lbs?|pounds?|ounces?|oz|"
+    r"liters?|litres?|ml|mL|seconds?|sec|minutes?|mins?|hours?|hrs?|days?|weeks?|years?|"
+    r"degrees?|deg|radians?|rad|dollars?|cents?|yuan|euros?|km/h|m/s|mph|people|students|"
+    r"apples|books|cars|pieces|items|times|ways|cubes|balls|points|triangles|squares"
+)
+_POWER = r"(?:\^\{?[23]\}?|[²³])?"
 
 _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
@@ -130,6 +147,8 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\\(?:qquad|quad)(?![a-zA-Z])|(?<!\\)\\[,;: ]|~", " "),
         # degrees: ^\circ, ^{\circ}, \degree, °
         (r"\^\s*\{?\s*\\circ\s*\}?|\\degree(?![a-zA-Z])|°", ""),
+        # units after an answer: \text{ cm}^2, "square units", "5 m"
+        (rf"\\(?:text|textnormal|textrm|mbox|mathrm)\s*\{{\s*(?:{_UNITS})\s*\}}{_POWER}", " "),
         # \text{..}-style wrappers keep their content
         (r"\\(?:text|textbf|textit|textrm|textnormal|mbox|textup)\s*\{([^{}]*)\}", r" \1 "),
         (r"\{,\}", ","),
@@ -141,6 +160,9 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r" ?([=+\-()\[\]{}^_/*<>|]) ?", r"\1"),
         (r" ?, +", ", "),
         (r" ([,%])", r"\1"),
+        (r"^\s+|\s+$", ""),
+        (rf"(?<=[\w}})]) +(?:{_UNITS})(?: +(?:{_UNITS}))*{_POWER}$", ""),
+        (rf"(?<=\d) ?[mgsl]{_POWER}$", ""),
     )
 )
 _OUTER_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"))

@@ -176,6 +176,12 @@ def equivalent(gold: str, pred: str, options: Options) -> str | None:
         if mn.numbers_equal(gold_number, pred_number, options.float_rounding):
             return "numbers"
         return None
+    if (gold_number is None) != (pred_number is None):
+        # "1,22" against "1.22": a decimal comma, when the other side has a decimal point
+        written = gold_number or pred_number
+        comma = mn.decimal_comma_number(gold if gold_number is None else pred)
+        if written is not None and written.decimal and comma is not None:
+            return "numbers" if mn.numbers_equal(comma, written, options.float_rounding) else None
     gold_value, pred_value = mn.assignment_value(gold), mn.assignment_value(pred)
     if (gold_value is None) != (pred_value is None):
         left, right = (gold_value or gold), (pred_value or pred)

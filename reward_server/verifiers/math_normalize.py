@@ -29,15 +29,19 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _FINAL_PHRASE_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)|answer\s*(?:is|:)|answer\s*=)\s*:?", re.IGNORECASE
 )
+_LEADING_ANSWER_RE = re.compile(
+    r"^(?:the\s+)?(?:final\s+)?answer\b\s*(?:is\b)?\s*[:=]?\s*", re.IGNORECASE
+)
 _HOPE_RE = re.compile(r"\bI\s+hope\s+it\s+is\s+correct\b.*", re.IGNORECASE | re.DOTALL)
 # A math span inside prose: $$...$$, $...$ (one line), \[...\], \(...\).
 _MATH_SPAN_RE = re.compile(
-    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$([^$\n]+?)\$", re.DOTALL
+    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$([^$]+?)\$", re.DOTALL
 )
 # Three words of two or more letters in a row, outside LaTeX commands: prose, not math.
 _PROSE_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}[,.]?\s+[a-zA-Z]{2,}[,.]?\s+[a-zA-Z]{2,}")
 _SPAN_SCAN_CHARS = 4000
 _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
+_PROSE_WORD_RE = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{3,}")  # not \\begin{pmatrix}
 # Boxes closer than this (in characters) are one answer: "\boxed{-2} and \boxed{1}".
 _BOX_JOIN_GAP = 40
 # What joins the parts of one boxed answer: "and", "or", a comma, a \\quad.
@@ -82,6 +86,7 @@ def final_answer(text: str) -> str:
                 break  # "$$\\boxed{20}$$ \\boxed{143}": an earlier result, not a part
             chosen.insert(0, box)
         return ", ".join(content.strip() for _, _, content in chosen)
+    text = _LEADING_ANSWER_RE.sub("", text)  # "Answer $9$", "Final answer: 9"
     phrase = None
     for phrase in _FINAL_PHRASE_RE.finditer(text):  # noqa: B007 - we want the last one
         pass
@@ -114,8 +119,8 @@ def final_answer(text: str) -> str:
 
 
 def looks_like_prose(text: str) -> bool:
-    """Three words in a row: a sentence, not a formula."""
-    return _PROSE_RE.search(text) is not None
+    """Two words (three letters or more, not LaTeX commands): a sentence, not a formula."""
+    return len(_PROSE_WORD_RE.findall(text)) >= 2
 
 
 # -- normalization ---------------------------------------------------------------------
@@ -203,7 +208,7 @@ def normalize(text: str) -> str:
 
 # -- plain numbers ---------------------------------------------------------------------
 
-_INT = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d+)"
+_INT = r"(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{0,2}(?: \d{3})+|\d+)"
 _DEC = rf"(?:{_INT}(?:\.\d*)?|\.\d+)"
 _SIGN = r"[-+]?"
 _NUMBER_RE = re.compile(rf"({_SIGN})({_DEC})")
@@ -298,6 +303,23 @@ def _number_value(text: str) -> tuple[Fraction, bool] | None:
             decimal = "." in match.group(2) or "." in match.group(3)
             return sign * numerator / denominator, decimal
     return None
+
+
+_DECIMAL_COMMA_RE = re.compile(r"([-+]?)(\d+),(\d+)")
+
+
+def decimal_comma_number(text: str) -> PlainNumber | None:
+    """`1,22` or `1000,99` read with a decimal comma (never `1,000`, which is a thousand).
+    Only meant for comparison with a number written with a decimal point: on its own,
+    `1,5` is more likely a list."""
+    match = _DECIMAL_COMMA_RE.fullmatch(text)
+    if match is None:
+        return None
+    whole, fraction = match.group(2), match.group(3)
+    if len(fraction) == 3 and not whole.startswith("0") and len(whole) <= 3:
+        return None
+    sign = -1 if match.group(1) == "-" else 1
+    return PlainNumber(sign * Fraction(f"{whole}.{fraction}"), False, True)
 
 
 def numbers_equal(gold: PlainNumber, pred: PlainNumber, float_rounding: int) -> bool:

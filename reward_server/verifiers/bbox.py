@@ -22,9 +22,9 @@ models), `"pixels"` means image pixels (converted with `image_width`/`image_heig
 - reference: all coordinates <= 1 -> 1; otherwise pixels, or 1000 when the image size is
   known and the box does not fit in it;
 - prediction: all coordinates <= 1 -> 1; with the image size known, whichever of 1000 and
-  pixels the box fits in, and when it fits both, the reference's convention if that is
-  1000 or pixels, else 1000; without the size, the reference's convention when that is
-  pixels, else 1000 (up to 1000) or pixels.
+  pixels the box fits in, and when it fits both, the likelier: pixels for images smaller
+  than 1000 x 1000 pixels in area, else 1000; without the size, pixels when the reference
+  is in pixels, else 1000 (up to 1000) or pixels.
 When both sides end up in the same convention they are compared as given; otherwise both
 are converted to 0..1, which needs the image size for pixels.
 
@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,10 +46,39 @@ from reward_server.verifiers.base import BaseOptions, extract_tagged, option
 
 BoxFormat = Literal["xyxy", "xywh"]
 Scale = float | Literal["auto", "pixels"]
-# A region: four numbers (a box) or a list of points (a polygon).
-Box = tuple[float, float, float, float]
-Polygon = tuple[tuple[float, float], ...]
-Region = Box | Polygon
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box (`is_box`: its two corners, x1 y1 then x2 y2) or a polygon (three+ points)."""
+
+    points: tuple[Point, ...]
+    is_box: bool
+
+    @classmethod
+    def box(cls, x1: float, y1: float, x2: float, y2: float) -> Region:
+        return cls(((x1, y1), (x2, y2)), True)
+
+    @classmethod
+    def of_numbers(cls, numbers: list[float]) -> Region | None:
+        """Four numbers are a box, six or more (an even count) a polygon."""
+        if len(numbers) == 4:
+            return cls.box(*numbers)
+        if len(numbers) >= 6 and len(numbers) % 2 == 0:
+            return cls(tuple(zip(numbers[0::2], numbers[1::2], strict=True)), False)
+        return None
+
+    def map(self, fx: Callable[[float], float], fy: Callable[[float], float]) -> Region:
+        return Region(tuple((fx(x), fy(y)) for x, y in self.points), self.is_box)
+
+    def to_json(self) -> str:
+        def num(x: float) -> float | int:
+            return int(x) if math.isfinite(x) and x == int(x) else x
+
+        if self.is_box:
+            return json.dumps([num(c) for point in self.points for c in point])
+        return json.dumps([[num(x), num(y)] for x, y in self.points])
 
 
 @dataclass(frozen=True)
@@ -88,8 +118,10 @@ _BOX_TAG_RE = re.compile(
     r"<\|?\s*box(?:_start)?\s*\|?>(.*?)<\|?\s*/?\s*box(?:_end)?\s*\|?>", re.DOTALL | re.IGNORECASE
 )
 # Four numbers in one bracket: [a, b, c, d] or (a, b, c, d), commas or spaces.
-_FOUR_RE = re.compile(rf"[\[(]\s*({_NUM})(?:\s*,\s*|\s+)({_NUM})(?:\s*,\s*|\s+)({_NUM})"
-                      rf"(?:\s*,\s*|\s+)({_NUM})\s*[\])]")
+_FOUR_RE = re.compile(
+    rf"[\[(]\s*({_NUM})(?:\s*,\s*|\s+)({_NUM})(?:\s*,\s*|\s+)({_NUM})"
+    rf"(?:\s*,\s*|\s+)({_NUM})\s*[\])]"
+)
 # A run of bracketed points: (x1,y1),(x2,y2) or [[x,y],[x,y],[x,y]].
 _POINT = rf"[\[(]\s*{_NUM}\s*,\s*{_NUM}\s*[\])]"
 _POINTS_RE = re.compile(rf"{_POINT}(?:\s*,?\s*{_POINT})+")
@@ -106,14 +138,6 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _region_of_numbers(numbers: list[float]) -> Region | None:
-    if len(numbers) == 4:
-        return (numbers[0], numbers[1], numbers[2], numbers[3])
-    if len(numbers) >= 6 and len(numbers) % 2 == 0:
-        return tuple(zip(numbers[0::2], numbers[1::2], strict=True))
-    return None
-
-
 def regions_from_value(value: Any) -> list[Region]:
     """Every region in a JSON-like value (see the module docstring for the shapes)."""
     if isinstance(value, str):
@@ -127,14 +151,14 @@ def regions_from_value(value: Any) -> list[Region]:
         return []
     numbers = [_number(v) for v in value]
     if all(n is not None for n in numbers):
-        region = _region_of_numbers([n for n in numbers if n is not None])
+        region = Region.of_numbers([n for n in numbers if n is not None])
         return [region] if region else []
-    points = [[_number(c) for c in v] if isinstance(v, list | tuple) else None for v in value]
-    if all(p is not None and len(p) == 2 and None not in p for p in points):
-        corners = [n for p in points if p for n in p if n is not None]
-        if len(points) == 2:
-            return [(corners[0], corners[1], corners[2], corners[3])]
-        return [tuple(zip(corners[0::2], corners[1::2], strict=True))]
+    points = [[_number(c) for c in v] if isinstance(v, list | tuple) else [] for v in value]
+    if all(len(p) == 2 and None not in p for p in points):
+        flat = [n for p in points for n in p if n is not None]
+        # Two points are the corners of a box; more are a polygon.
+        region = Region.box(*flat) if len(points) == 2 else Region.of_numbers(flat)
+        return [region] if region else []
     return [region for item in value for region in regions_from_value(item)]
 
 
@@ -153,22 +177,13 @@ def regions_from_text(text: str) -> list[Region]:
         text = tagged.group(1)
     four, points = _FOUR_RE.search(text), _POINTS_RE.search(text)
     if four and (points is None or four.start() <= points.start()):
-        return [tuple(float(n) for n in four.groups())]  # type: ignore[list-item]
+        return [Region.box(*(float(n) for n in four.groups()))]
     if points:
-        region = _region_of_numbers([float(n) for n in _NUM_RE.findall(points.group(0))])
+        region = Region.of_numbers([float(n) for n in _NUM_RE.findall(points.group(0))])
         return [region] if region else []
     numbers = [float(n) for n in _NUM_RE.findall(text)]
-    region = _region_of_numbers(numbers) if len(numbers) == 4 or tagged else None
+    region = Region.of_numbers(numbers) if len(numbers) == 4 or tagged else None
     return [region] if region else []
-
-
-def _canonical(region: Region) -> str:
-    def num(x: float) -> float | int:
-        return int(x) if math.isfinite(x) and x == int(x) else x
-
-    if len(region) == 4 and not isinstance(region[0], tuple):
-        return json.dumps([num(x) for x in region])  # type: ignore[arg-type]
-    return json.dumps([[num(x), num(y)] for x, y in region])  # type: ignore[misc]
 
 
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
@@ -176,39 +191,26 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
     if answer is None:
         return None
     regions = regions_from_text(answer)
-    return _canonical(regions[0]) if regions else " ".join(answer.split()) or None
+    return regions[0].to_json() if regions else " ".join(answer.split()) or None
 
 
 # ---------------------------------------------------------------------------------------
 # Conventions and IoU
 # ---------------------------------------------------------------------------------------
-def _is_box(region: Region) -> bool:
-    return len(region) == 4 and not isinstance(region[0], tuple)
-
-
 def _to_xyxy(region: Region, box_format: BoxFormat) -> Region:
-    if _is_box(region) and box_format == "xywh":
-        x, y, w, h = region  # type: ignore[misc]
-        return (x, y, x + w, y + h)
+    if region.is_box and box_format == "xywh":
+        (x, y), (w, h) = region.points
+        return Region.box(x, y, x + w, y + h)
     return region
-
-
-def _points(region: Region) -> list[tuple[float, float]]:
-    if _is_box(region):
-        x1, y1, x2, y2 = region  # type: ignore[misc]
-        return [(x1, y1), (x2, y2)]
-    return list(region)  # type: ignore[arg-type]
 
 
 def _fits(regions: list[Region], width: float, height: float) -> bool:
     slack = 1.02  # models round up at the far edge
-    return all(
-        x <= width * slack and y <= height * slack for r in regions for x, y in _points(r)
-    )
+    return all(x <= width * slack and y <= height * slack for r in regions for x, y in r.points)
 
 
 def _largest(regions: list[Region]) -> float:
-    return max(abs(c) for r in regions for p in _points(r) for c in p)
+    return max(abs(c) for r in regions for p in r.points for c in p)
 
 
 def _gold_unit(scale: Scale, golds: list[Region], size: tuple[float, float] | None) -> Scale:
@@ -232,7 +234,10 @@ def _pred_unit(
     if size:
         fits_pixels, fits_1000 = _fits([pred], *size), largest <= 1000
         if fits_pixels and fits_1000:
-            return gold_unit if gold_unit in ("pixels", 1000.0) else 1000.0
+            # Both readings fit: take the likelier one. A box of a pixel model always fits
+            # the image, one of a 0..1000 model fits a smaller image with probability
+            # about (W / 1000) * (H / 1000), and the other way round for larger images.
+            return "pixels" if size[0] * size[1] < 1000 * 1000 else 1000.0
         return 1000.0 if fits_1000 else "pixels"
     if gold_unit == "pixels":
         return "pixels"
@@ -247,10 +252,7 @@ def _normalized(region: Region, unit: Scale, size: tuple[float, float] | None) -
         sx, sy = size
     else:
         sx = sy = float(unit)
-    points = [(x / sx, y / sy) for x, y in _points(region)]
-    if _is_box(region):
-        return (points[0][0], points[0][1], points[1][0], points[1][1])
-    return tuple(points)
+    return region.map(lambda x: x / sx, lambda y: y / sy)
 
 
 def _shape(region: Region) -> Any:
@@ -259,14 +261,14 @@ def _shape(region: Region) -> Any:
     from shapely.geometry import Polygon as ShapelyPolygon
     from shapely.geometry import box
 
-    if any(not math.isfinite(c) for p in _points(region) for c in p):
+    if any(not math.isfinite(c) for p in region.points for c in p):
         return None
-    if _is_box(region):
-        x1, y1, x2, y2 = region  # type: ignore[misc]
+    if region.is_box:
+        (x1, y1), (x2, y2) = region.points
         if x2 <= x1 or y2 <= y1:
             return None
         return box(x1, y1, x2, y2)
-    geometry = make_valid(ShapelyPolygon(region))
+    geometry = make_valid(ShapelyPolygon(region.points))
     return geometry if geometry.area > 0 else None
 
 
@@ -279,11 +281,17 @@ def iou(a: Region, b: Region) -> float:
     return float(shape_a.intersection(shape_b).area / union) if union > 0 else 0.0
 
 
-def compare(extracted: str, reference: Reference, options: Options, context: ItemContext) -> Verdict:
+def compare(
+    extracted: str, reference: Reference, options: Options, context: ItemContext
+) -> Verdict:
     golds = [_to_xyxy(r, options.box_format) for r in regions_from_value(reference)]
     if not golds:
-        return Verdict(0.0, {"iou": 0.0}, status="error",
-                       message=f"reference {reference!r} holds no box or polygon")
+        return Verdict(
+            0.0,
+            {"iou": 0.0},
+            status="error",
+            message=f"reference {reference!r} holds no box or polygon",
+        )
     found = regions_from_text(extracted)
     if not found:
         return Verdict(0.0, {"iou": 0.0}, message="the answer holds no box")
@@ -299,9 +307,14 @@ def compare(extracted: str, reference: Reference, options: Options, context: Ite
         pred_n = _normalized(pred, pred_unit, size)
         golds_n = [_normalized(g, gold_unit, size) for g in golds]
         if pred_n is None or None in golds_n:
-            return Verdict(0.0, {"iou": 0.0}, message=(
-                f"prediction ({pred_unit}) and reference ({gold_unit}) use different "
-                "coordinates; set image_width and image_height to convert pixels"))
+            return Verdict(
+                0.0,
+                {"iou": 0.0},
+                message=(
+                    f"prediction ({pred_unit}) and reference ({gold_unit}) use different "
+                    "coordinates; set image_width and image_height to convert pixels"
+                ),
+            )
         pred, golds = pred_n, [g for g in golds_n if g is not None]
     best = max(iou(pred, gold) for gold in golds)
     score = best

@@ -95,11 +95,17 @@ def _gold_sides(reference: Reference) -> set[Side]:
     return sides
 
 
-def compare(extracted: str, reference: Reference, options: Options, context: ItemContext) -> Verdict:
+def compare(
+    extracted: str, reference: Reference, options: Options, context: ItemContext
+) -> Verdict:
     golds = _gold_sides(reference)
     if not golds:
-        return Verdict(0.0, {"accuracy": 0.0}, status="error",
-                       message=f"reference {reference!r} is not yes/no/true/false")
+        return Verdict(
+            0.0,
+            {"accuracy": 0.0},
+            status="error",
+            message=f"reference {reference!r} is not yes/no/true/false",
+        )
     side = extracted if extracted in ("yes", "no") else side_of(extracted)
     if side not in ("yes", "no"):
         return Verdict(0.0, {"accuracy": 0.0}, message=_WHY[side])

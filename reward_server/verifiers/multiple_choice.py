@@ -72,8 +72,27 @@ _NAMED_LETTER_RE = re.compile(r"\b(?:option|choice)\s*[(\[]?([A-Za-z])\b", re.IG
 _UPPER_LETTER_RE = re.compile(r"(?<![\w'’-])([A-Z])(?![\w'’-])(\s+[a-z]+)?")
 # After A or I these words show the letter is an option, not an article or a pronoun.
 _AFTER_LETTER = frozenset(
-    {"is", "was", "seems", "appears", "matches", "fits", "best", "describes", "or", "and",
-     "nor", "correctly", "corresponds", "because", "since", "as", "which", "given", "due"}
+    {
+        "is",
+        "was",
+        "seems",
+        "appears",
+        "matches",
+        "fits",
+        "best",
+        "describes",
+        "or",
+        "and",
+        "nor",
+        "correctly",
+        "corresponds",
+        "because",
+        "since",
+        "as",
+        "which",
+        "given",
+        "due",
+    }
 )
 _WS_RE = re.compile(r"\s+")
 
@@ -187,7 +206,9 @@ def _is_letter(value: str) -> bool:
     return len(value) == 1 and "A" <= value <= "Z"
 
 
-def compare(extracted: str, reference: Reference, options: Options, context: ItemContext) -> Verdict:
+def compare(
+    extracted: str, reference: Reference, options: Options, context: ItemContext
+) -> Verdict:
     golds = _gold_letters(reference, context.choices)
     if not golds:
         return Verdict(0.0, {"accuracy": 0.0}, status="error", message="empty reference")

@@ -33,11 +33,34 @@ class Options(BaseOptions):
 
 
 _UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
 }
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 _WORDS = "|".join(sorted([*_UNITS, *_SCALES, "dozen"], key=len, reverse=True))
@@ -147,14 +170,22 @@ def _gold_values(reference: Reference) -> list[Decimal]:
 def _equal(answer: Decimal, gold: Decimal, options: Options) -> bool:
     if options.rel_tol == 0 and options.abs_tol == 0:
         return answer == gold
-    return math.isclose(float(answer), float(gold), rel_tol=options.rel_tol, abs_tol=options.abs_tol)
+    return math.isclose(
+        float(answer), float(gold), rel_tol=options.rel_tol, abs_tol=options.abs_tol
+    )
 
 
-def compare(extracted: str, reference: Reference, options: Options, context: ItemContext) -> Verdict:
+def compare(
+    extracted: str, reference: Reference, options: Options, context: ItemContext
+) -> Verdict:
     golds = _gold_values(reference)
     if not golds:
-        return Verdict(0.0, {"accuracy": 0.0}, status="error",
-                       message=f"reference {reference!r} holds no number")
+        return Verdict(
+            0.0,
+            {"accuracy": 0.0},
+            status="error",
+            message=f"reference {reference!r} holds no number",
+        )
     answer = _to_decimal(extracted)
     if answer is None:
         return Verdict(0.0, {"accuracy": 0.0}, message="the answer states no number")

@@ -57,7 +57,9 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
     return None if answer is None else normalize(answer) or None
 
 
-def compare(extracted: str, reference: Reference, options: Options, context: ItemContext) -> Verdict:
+def compare(
+    extracted: str, reference: Reference, options: Options, context: ItemContext
+) -> Verdict:
     golds = [str(g) for g in (reference if isinstance(reference, list) else [reference])]
     if not golds:
         return Verdict(0.0, {"anls": 0.0}, status="error", message="empty reference list")

@@ -83,17 +83,17 @@ class Region:
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    box_format: BoxFormat = option(  # type: ignore[assignment]
+    box_format: Literal["xyxy", "xywh"] = option(  # type: ignore[assignment]
         "xyxy", "Layout of the reference boxes: xyxy (corners) or xywh (corner, width, height)."
     )
-    pred_box_format: BoxFormat = option(  # type: ignore[assignment]
+    pred_box_format: Literal["xyxy", "xywh"] = option(  # type: ignore[assignment]
         "xyxy", "Layout of the predicted box: xyxy or xywh."
     )
-    gold_scale: Scale = option(  # type: ignore[assignment]
+    gold_scale: float | Literal["auto", "pixels"] = option(  # type: ignore[assignment]
         "auto",
         "Reference coordinates run over 0..N (1 normalized, 1000), 'pixels', or 'auto'.",
     )
-    pred_scale: Scale = option(  # type: ignore[assignment]
+    pred_scale: float | Literal["auto", "pixels"] = option(  # type: ignore[assignment]
         "auto",
         "Predicted coordinates run over 0..N (1 normalized, 1000), 'pixels', or 'auto'.",
     )
@@ -113,10 +113,10 @@ class Options(BaseOptions):
 # ---------------------------------------------------------------------------------------
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _NUM_RE = re.compile(_NUM)
-_FENCE_RE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
-_BOX_TAG_RE = re.compile(
-    r"<\|?\s*box(?:_start)?\s*\|?>(.*?)<\|?\s*/?\s*box(?:_end)?\s*\|?>", re.DOTALL | re.IGNORECASE
-)
+# `<box>`, `<|box_start|>` and their closing tags, searched one after the other so that
+# many unclosed openings cost linear time.
+_BOX_OPEN_RE = re.compile(r"<\|?box(?:_start)?\|?>", re.IGNORECASE)
+_BOX_CLOSE_RE = re.compile(r"<\|?/?box(?:_end)?\|?>", re.IGNORECASE)
 # Four numbers in one bracket: [a, b, c, d] or (a, b, c, d), commas or spaces.
 _FOUR_RE = re.compile(
     rf"[\[(]\s*({_NUM})(?:\s*,\s*|\s+)({_NUM})(?:\s*,\s*|\s+)({_NUM})"
@@ -124,7 +124,7 @@ _FOUR_RE = re.compile(
 )
 # A run of bracketed points: (x1,y1),(x2,y2) or [[x,y],[x,y],[x,y]].
 _POINT = rf"[\[(]\s*{_NUM}\s*,\s*{_NUM}\s*[\])]"
-_POINTS_RE = re.compile(rf"{_POINT}(?:\s*,?\s*{_POINT})+")
+_POINTS_RE = re.compile(rf"{_POINT}(?:(?:\s*,)?\s*{_POINT})+")
 _KEYS = ("bbox_2d", "bbox", "box", "bounding_box", "box_2d", "polygon", "points", "coordinates")
 
 
@@ -162,9 +162,24 @@ def regions_from_value(value: Any) -> list[Region]:
     return [region for item in value for region in regions_from_value(item)]
 
 
+def _strip_fence(text: str) -> str:
+    """The code inside a Markdown fence ```json ... ```, or the text itself."""
+    if text.startswith("```"):
+        text = text.partition("\n")[2] if "\n" in text else text[3:]
+    return text.removesuffix("```").strip()
+
+
+def _box_tag_content(text: str) -> str | None:
+    opening = _BOX_OPEN_RE.search(text)
+    if opening is None:
+        return None
+    closing = _BOX_CLOSE_RE.search(text, opening.end())
+    return text[opening.end() : closing.start()] if closing else None
+
+
 def regions_from_text(text: str) -> list[Region]:
     """The regions written in an answer, first one first."""
-    text = _FENCE_RE.sub("", text.strip())
+    text = _strip_fence(text.strip())
     if text[:1] in "[{":
         try:
             found = regions_from_value(json.loads(text))
@@ -172,9 +187,9 @@ def regions_from_text(text: str) -> list[Region]:
             found = []
         if found:
             return found
-    tagged = _BOX_TAG_RE.search(text)
-    if tagged:
-        text = tagged.group(1)
+    tagged = _box_tag_content(text)
+    if tagged is not None:
+        text = tagged
     four, points = _FOUR_RE.search(text), _POINTS_RE.search(text)
     if four and (points is None or four.start() <= points.start()):
         return [Region.box(*(float(n) for n in four.groups()))]

@@ -45,7 +45,7 @@ _NEGATED_RE = re.compile(r"\b(?:not|isn[’']?t)\s+(true|false)\b", re.IGNORECAS
 _WORD_RE = re.compile(r"(?<![\w'’-])(yes|no|true|false)(?![\w'’-])", re.IGNORECASE)
 # A side word that opens the answer and ends its clause: "Yes,", "No.", "True".
 _OPENING_RE = re.compile(r"^\W*(yes|no|true|false)\s*(?:[.,;:!)\]]|$)", re.IGNORECASE)
-_CLAUSE_OPENING_RE = re.compile(r"[.;!?]\s*\W*(yes|no|true|false)\b", re.IGNORECASE)
+_CLAUSE_OPENING_RE = re.compile(r"[.;!?]\W*(yes|no|true|false)\b", re.IGNORECASE)
 _MARKUP_RE = re.compile(r"\*\*|__|[*`$\"“”]")
 _WS_RE = re.compile(r"\s+")
 
@@ -53,6 +53,9 @@ _WS_RE = re.compile(r"\s+")
 def side_of(text: str) -> Side | Literal["hedge", "unknown", "none"]:
     """Which side a short answer takes."""
     text = _MARKUP_RE.sub("", text)
+    letter = text.strip().rstrip(".!").lower()
+    if letter in ("y", "n"):
+        return "yes" if letter == "y" else "no"
     if _UNKNOWN_RE.search(text):
         return "unknown"
     text = _NEGATED_RE.sub(lambda m: "false" if m.group(1).lower() == "true" else "true", text)

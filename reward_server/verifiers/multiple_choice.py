@@ -57,7 +57,7 @@ _LEADING_LETTER_RE = re.compile(
 )
 # Only letters and separators: "A, C", "A and B", "A/B", "(A) (C)".
 _LETTER_LIST_RE = re.compile(
-    r"^[(\[]?[A-Za-z][)\].]?(?:\s*(?:,|;|/|&|\+|\s|\band\b|\bor\b)\s*[(\[]?[A-Za-z][)\].]?)+$",
+    r"^[(\[]?[A-Za-z][)\].]?(?:(?:\s*[,;/&+]\s*|\s+(?:(?:and|or)\s+)?)[(\[]?[A-Za-z][)\].]?)+$",
     re.IGNORECASE,
 )
 # Two letters joined by or/and: a hedge wherever it appears ("either A or B").
@@ -69,7 +69,8 @@ _HEDGE_RE = re.compile(
 # Letter mentions inside running text.
 _PAREN_LETTER_RE = re.compile(r"[(\[]\s*([A-Za-z])\s*[)\]]")
 _NAMED_LETTER_RE = re.compile(r"\b(?:option|choice)\s*[(\[]?([A-Za-z])\b", re.IGNORECASE)
-_UPPER_LETTER_RE = re.compile(r"(?<![\w'’-])([A-Z])(?![\w'’-])(\s+[a-z]+)?")
+# ASCII neighbours only, so that "答案是B" still names B.
+_UPPER_LETTER_RE = re.compile(r"(?<![A-Za-z0-9_'’-])([A-Z])(?![A-Za-z0-9_'’-])(\s+[a-z]+)?")
 # After A or I these words show the letter is an option, not an article or a pronoun.
 _AFTER_LETTER = frozenset(
     {

@@ -6,7 +6,9 @@ Contract
   text when it states no number (then `compare` scores 0 and says so).
   Understood: digits with thousands separators (`1,000`), decimals (`3.0`, `12.`, `.5`),
   signs (`-4`, `−4`), and English number words ("twelve", "twenty-one",
-  "one hundred and five", "a dozen"), in sentences ("There are 3 apples.").
+  "one hundred and five", "a dozen"), in sentences ("There are 3 apples."). An answer
+  with no number but "no"/"none"/"nothing" ("There are no dogs.") counts as 0; "one"
+  after a determiner ("the one on the left") is a pronoun, not a count.
 - `compare` parses the gold (int, float, numeric or worded string, or a list of
   acceptable ones) and checks equality, exactly by default (`3 == 3.0`), or within
   `rel_tol` / `abs_tol` as in `math.isclose`.
@@ -77,6 +79,8 @@ _NUMBER_RE = re.compile(rf"(?P<digits>{_DIGITS})|(?P<words>{_WORD_RUN})", re.IGN
 _PRONOUN_ONE_RE = re.compile(
     r"\b(?:the|this|that|each|which|any|every|no|some|another)\s+one\b", re.IGNORECASE
 )
+# With no number stated, these words say the count is zero.
+_NONE_RE = re.compile(r"\b(?:no|none|nothing|nobody|neither)\b", re.IGNORECASE)
 _WS_RE = re.compile(r"\s+")
 
 
@@ -116,10 +120,11 @@ def _to_decimal(text: str) -> Decimal | None:
 
 
 def canonical(value: Decimal) -> str:
-    """`3.0` -> "3", `-0` -> "0", `2.50` -> "2.5"; no exponent notation."""
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
+    """`3.0` -> "3", `-0` -> "0", `2.50` -> "2.5"; no exponent notation, no rounding."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "+0") else text
 
 
 def last_number(text: str) -> Decimal | None:
@@ -146,8 +151,8 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
         return None
     value = last_number(answer)
     if value is None:
-        if answer.strip().strip(".!").casefold() in {"none", "nothing"}:
-            return "0"
+        if _NONE_RE.search(answer):
+            return "0"  # "none", "There are no dogs."
         return _WS_RE.sub(" ", answer).strip() or None
     return canonical(value)
 

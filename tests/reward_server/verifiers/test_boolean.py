@@ -40,6 +40,7 @@ def tagged(text: str) -> str:
         ("true", "yes", 1.0),
         ("False", "no", 1.0),
         ("**Yes**", "yes", 1.0),
+        ("Y", "yes", 1.0),  # a lone letter
         ("yes", True, 1.0),  # a bool gold
         ("no", False, 1.0),
         ("no", True, 0.0),

@@ -58,6 +58,8 @@ def tagged(text: str) -> str:
         ("I think the answer is b.", "B", 1.0),
         ("I think B", "B", 1.0),  # "I" is the pronoun, not option I
         ("It's C.", "C", 1.0),
+        ("答案是B", "B", 1.0),  # a letter after non-ASCII text
+        ("B.\n\nExplanation: A is too small.", "B", 1.0),
         # -- wrong, hedged or several --
         ("B", "A", 0.0),
         ("A or B", "A", 0.0),  # a hedge

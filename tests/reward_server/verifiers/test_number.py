@@ -60,6 +60,8 @@ def tagged(text: str) -> str:
         ("one hundred and five", 105, 1.0),
         ("zero", 0, 1.0),
         ("none", 0, 1.0),
+        ("There are no dogs.", 0, 1.0),  # "no" with no number stated
+        ("I don't know", 0, 0.0),
         ("3 birds and the one on the left", 3, 1.0),  # "the one" is a pronoun
         ("only one", 1, 1.0),
         ("someone has often seen 4", 4, 1.0),  # no numbers inside words

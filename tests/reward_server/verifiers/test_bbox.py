@@ -176,3 +176,16 @@ def test_scale_option_is_validated() -> None:
     assert registry.build_options("bbox", {"pred_scale": 1000}).pred_scale == 1000
     with pytest.raises(registry.OptionsError):
         registry.build_options("bbox", {"pred_scale": "inches"})
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "<box>" * 5000,  # many unclosed tags
+        "[1" * 5000,  # unclosed brackets
+        "(1,2)" + " " * 10000 + "x",
+        "[" * 5000 + "]" * 5000,  # deep JSON nesting
+    ],
+)
+def test_hostile_text_scores_zero(response: str) -> None:
+    assert score(tagged(response), SQUARE)[1] == 0.0

@@ -115,3 +115,13 @@ def test_no_number_message_and_bad_reference() -> None:
     verdict = number.compare("many", 3, opts, ItemContext())
     assert verdict.score == 0.0 and verdict.status == "ok" and verdict.message
     assert number.compare("3", "lots", opts, ItemContext()).status == "error"
+
+
+def test_huge_number_is_kept_exactly() -> None:
+    # Beyond Python's int/str conversion limit and Decimal's 28-digit context.
+    digits = "9" * 5000
+    assert score(tagged(digits), digits) == (digits, 1.0)
+    assert (
+        score(tagged("1234567890123456789012345678901"), "1234567890123456789012345678902")[1]
+        == 0.0
+    )

@@ -9,7 +9,8 @@ normalized to one spelling. That text is the verdict-cache key.
 Comparison (`compare`, worker process), against each acceptable reference (a list gives
 several; `\\boxed{}` around a reference is dropped); the first success wins:
 1. A letter reference (`A`, `(B)`) is a multiple-choice gold, as ViRL39K routes them: the
-   answer must name that letter, or with `choices` state that option's text.
+   answer must name that letter (read as the `multiple-choice` verifier reads it), or with
+   `choices` state that option's text (compared as math).
 2. Identical normalized text.
 3. Plain numbers on both sides: exact rational comparison (fractions, decimals, thousands
    separators, percent, scientific notation, units dropped); decimals are rounded to
@@ -33,6 +34,7 @@ module and are never logged or turned into text: a hostile expression can hang `
 from __future__ import annotations
 
 import cmath
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -43,6 +45,7 @@ from typing import Any
 
 from reward_server.types import ItemContext, Reference, Verdict
 from reward_server.verifiers import math_normalize as mn
+from reward_server.verifiers import multiple_choice
 from reward_server.verifiers.base import BaseOptions, extract_tagged, option
 
 
@@ -143,11 +146,9 @@ def _match(gold: str, pred: str, options: Options, context: ItemContext) -> str 
     letter = mn.gold_letter(gold)
     if letter is not None:
         return _match_choice(letter, pred, options, context)
-    if context.choices:
-        said = mn.choice_letter(pred) if len(pred) <= 3 or "answer" in pred.lower() else None
-        index = ord(said) - ord("A") if said else -1
-        if 0 <= index < len(context.choices):
-            pred = mn.normalize(context.choices[index])
+    said = _option_letter(pred, context)
+    if said is not None and context.choices:  # "B" for the gold "42" when B is "42"
+        pred = mn.normalize(context.choices[ord(said) - ord("A")])
     how = equivalent(gold, pred, options)
     unlabelled = mn.without_option_label(pred)
     if how is None and unlabelled:  # "B. 42" for the gold 42
@@ -155,9 +156,25 @@ def _match(gold: str, pred: str, options: Options, context: ItemContext) -> str 
     return how
 
 
+_LABEL_GLUE_RE = re.compile(r"^(\(?[A-Za-z][).:])(?=\S)")
+
+
+def _option_letter(pred: str, context: ItemContext) -> str | None:
+    """The option letter an answer names, by the `multiple-choice` verifier's reading
+    (`B`, `(B)`, `b) cat`, `**B**`, "The answer is B"; hedges name none); None when it
+    names none, or one outside the given `choices`."""
+    # normalization joined "b) cat" into "b)cat"; the letter reader wants the space back
+    said = multiple_choice.extract_letter(_LABEL_GLUE_RE.sub(r"\1 ", pred), context.choices)
+    if len(said) != 1 or not "A" <= said <= "Z":
+        return None
+    if context.choices and ord(said) - ord("A") >= len(context.choices):
+        return None
+    return said
+
+
 def _match_choice(letter: str, pred: str, options: Options, context: ItemContext) -> str | None:
     """A letter gold: the answer names the letter, or states the option's text."""
-    said = mn.choice_letter(pred)
+    said = _option_letter(pred, context)
     if said is not None:
         return "option letter" if said == letter else None
     index = ord(letter) - ord("A")

@@ -13,8 +13,8 @@ What the `math-expressions` verifier builds on:
   separators (`1,000`, `1{,}000`, `1 000`), percent, scientific notation
   (`1.5e3`, `1.5\\times 10^{3}`), currency signs and trailing unit words, read exactly as
   `fractions.Fraction` so that plain numbers are compared without sympy.
-- `choice_letter(text)`: the option letter a response names (`B`, `(B)`, `b)`, `**B**`,
-  "The answer is B").
+- `gold_letter(text)`: the option letter a reference is (`A`, `(B)`); the letter an
+  answer names is read by the `multiple-choice` verifier.
 """
 
 from __future__ import annotations
@@ -350,40 +350,18 @@ def assignment_value(text: str) -> str | None:
 # -- option letters --------------------------------------------------------------------
 
 _GOLD_LETTER_RE = re.compile(r"\(?([A-Z])\)?\.?")
-_LETTER_RE = re.compile(r"\(?([A-Za-z])(?:[).:].*)?", re.DOTALL)
-_LETTER_PHRASE_RE = re.compile(
-    r"(?:answer|option|choice)\s*(?:is|:)?\s*(?:option\s*)?\(?([A-Z])\)?(?![a-zA-Z])",
-    re.IGNORECASE,
-)
+_OPTION_LABEL_RE = re.compile(r"\(?[A-H][).:] ?(.+)", re.DOTALL)
 _MARKUP_RE = re.compile(r"\*\*|__|\\mathrm\{([^{}]*)\}|\\mathbf\{([^{}]*)\}")
 
 
-def _unmark(text: str) -> str:
-    return _MARKUP_RE.sub(lambda m: m.group(1) or m.group(2) or "", normalize(text)).strip()
-
-
-_OPTION_LABEL_RE = re.compile(r"\(?[A-H][).:] ?(.+)", re.DOTALL)
+def gold_letter(gold: str) -> str | None:
+    """The option letter a reference names (`A`, `(B)`, `C.`, `\\text{D}`), else None."""
+    text = _MARKUP_RE.sub(lambda m: m.group(1) or m.group(2) or "", normalize(gold)).strip()
+    match = _GOLD_LETTER_RE.fullmatch(text)
+    return match.group(1) if match else None
 
 
 def without_option_label(answer: str) -> str | None:
     """`B. 42` -> `42`: the text after an option label, else None."""
     match = _OPTION_LABEL_RE.fullmatch(answer)
     return match.group(1).strip() if match else None
-
-
-def gold_letter(gold: str) -> str | None:
-    """The option letter a reference names (`A`, `(B)`, `C.`, `\\text{D}`), else None."""
-    match = _GOLD_LETTER_RE.fullmatch(_unmark(gold))
-    return match.group(1) if match else None
-
-
-def choice_letter(answer: str) -> str | None:
-    """The option letter an answer names, upper-cased, else None."""
-    text = _unmark(answer)
-    match = _LETTER_RE.fullmatch(text)
-    if match:
-        return match.group(1).upper()
-    last = None
-    for last in _LETTER_PHRASE_RE.finditer(text):  # noqa: B007 - we want the last one
-        pass
-    return last.group(1).upper() if last else None

@@ -150,7 +150,8 @@ register(VerifierSpec("critic", _V + "exact",
 register(VerifierSpec("math-expressions", _V + "math_expressions",
                       "a LaTeX or plain math answer (a list gives several acceptable ones); "
                       "a letter gold is matched as a multiple-choice answer",
-                      "Math equivalence: numbers exactly, then Math-Verify (sympy) both ways."))
+                      "Math equivalence: plain numbers exactly, then Math-Verify (sympy) on the "
+                      "answers read as LaTeX."))
 
 # -- coding: SVG and HTML, rendered --
 

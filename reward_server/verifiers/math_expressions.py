@@ -15,20 +15,25 @@ several; `\\boxed{}` around a reference is dropped); the first success wins:
 3. Plain numbers on both sides: exact rational comparison (fractions, decimals, thousands
    separators, percent, scientific notation, units dropped); decimals are rounded to
    `float_rounding` places, as Math-Verify does. No sympy.
-4. A one-variable assignment (`x = 2`) against a bare value compares the value.
+4. A one-variable assignment (`x = 2`) against a bare value compares the value, whichever
+   side it is on (Math-Verify unwraps only some of these, depending on which is the gold).
 5. Math-Verify (sympy, via latex2sympy2_extended): both sides are wrapped in `\\boxed{}`
    so bare LaTeX is parsed as LaTeX, not as "the first number in it" (the recipe's grader
-   accepts `2` for `2\\pi` that way); `verify` runs in both directions, since it is
-   asymmetric (assignments, sets against relations). A "yes" for two exact numbers whose
-   30-digit values differ is overruled: Math-Verify's `evalf(chop=True)` calls
+   accepts `2` for `2\\pi` that way); a sentence goes to Math-Verify's own extraction.
+   `verify` runs with `allow_set_relation_comp`, so `x \\in [-2,7]` and `-2 \\le x \\le 7`
+   match whichever side is the gold. Before it, a numeric probe (free symbols set to fixed
+   irrational-ish values) rejects pairs whose values differ by more than 0.1%: most wrong
+   answers, without sympy's slow `simplify`. After it, a "yes" for two exact numbers
+   whose 30-digit values differ is overruled: Math-Verify's `evalf(chop=True)` calls
    `1/2004!` and `1/2006!` equal.
 
-Statuses: `ok` (score 1.0 or 0.0), `error` for an answer longer than `max_answer_chars`
-or an empty reference, `timeout` when Math-Verify's own `signal.alarm` limit
-(`sympy_timeout_s`, per parse or verify call) fires. Those alarms work because `compare`
-runs on a worker's main thread; the engine's kill of the worker is the outer bound for
-computations that never return to the interpreter. Parsed sympy objects never leave this
-module and are never logged or turned into text: a hostile expression can hang `str()`.
+Statuses: `ok` (score 1.0 or 0.0); `error` for an answer longer than `max_answer_chars`
+or nested deeper than `max_nesting`, or an empty reference; `timeout` when Math-Verify's
+own `signal.alarm` limit (`sympy_timeout_s`, per parse or verify call) fires. Those alarms
+work because `compare` runs on a worker's main thread; the engine's kill of the worker is
+the outer bound for computations that never return to the interpreter. Parsed sympy
+objects never leave this module and are never logged or turned into text: a hostile
+expression can hang `str()`.
 """
 
 from __future__ import annotations
@@ -67,6 +72,16 @@ class Options(BaseOptions):
     max_nesting: int = option(  # type: ignore[assignment]
         40, "Deeper nesting of braces/brackets/parentheses is not parsed: status error."
     )
+
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.float_rounding <= 15:
+            raise ValueError(f"float_rounding={self.float_rounding}: use 0..15 decimal places")
+        if self.sympy_timeout_s < 1:
+            raise ValueError(f"sympy_timeout_s={self.sympy_timeout_s}: use 1 or more seconds "
+                             "(0 would switch Math-Verify's time limit off)")
+        if self.max_answer_chars < 1 or self.max_nesting < 1:
+            raise ValueError("max_answer_chars and max_nesting must be 1 or more")
 
 
 class _SympyTimeout(Exception):

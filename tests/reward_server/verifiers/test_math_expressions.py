@@ -221,3 +221,13 @@ def test_grpo_group_is_verified_once(math_engine: Engine) -> None:
     results = math_engine.score_sync(group)
     assert all(r.reward == 1.0 for r in results)
     assert sum(not r.cached for r in results) == 1
+
+
+@pytest.mark.parametrize(
+    "raw,field",
+    [({"sympy_timeout_s": 0}, "sympy_timeout_s"), ({"float_rounding": 99}, "float_rounding"),
+     ({"max_nesting": 0}, "max_nesting")],
+)
+def test_bad_options_are_refused_with_the_reason(raw: dict[str, int], field: str) -> None:
+    with pytest.raises(registry.OptionsError, match=field):
+        registry.build_options("math-expressions", raw)

@@ -174,13 +174,14 @@ def time_ours_in_process(batch: list[tuple[Any, str]]) -> float:
 
 
 def time_engine(batch: list[tuple[Any, str]]) -> float:
+    from reward_server.cache import LRUVerdictCache
     from reward_server.engine import Engine
     from reward_server.settings import Settings
 
     items = [ScoreItem(ANSWER_TYPE, completion, gold) for gold, completion in batch]
     with Engine(Settings(workers=1, item_timeout_s=10)) as engine:
         engine.score_sync(items[:1])  # start the worker and import sympy there
-        engine.cache = type(engine.cache)(engine.settings.cache_size)  # an empty cache
+        engine.cache = LRUVerdictCache(engine.settings.cache_size)  # start with an empty cache
         start = time.perf_counter()
         for offset in range(0, len(items), GROUP_SIZE * 8):  # batches of 8 prompts
             engine.score_sync(items[offset : offset + GROUP_SIZE * 8])

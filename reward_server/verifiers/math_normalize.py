@@ -52,7 +52,7 @@ _CONJUNCTIONS_RE = re.compile(r"[\s,;.]*(?:and[\s,;.]+)*", re.IGNORECASE)
 
 def boxed_groups(text: str) -> list[tuple[int, int, str]]:
     """Every top-level `\\boxed{...}`/`\\fbox{...}`: (start, end, content), braces balanced."""
-    groups = []
+    groups: list[tuple[int, int, str]] = []
     position = 0
     while True:
         match = _BOX_RE.search(text, position)

@@ -162,12 +162,17 @@ def _match(gold: str, pred: str, options: Options, context: ItemContext) -> str 
     if letter is not None:
         return _match_choice(letter, pred, options, context)
     said = _option_letter(pred, context)
+    labelled_gold = mn.option_label(gold)
+    if labelled_gold is not None:  # "A. 5": the letter or the text
+        if said is not None:
+            return "option letter" if said == labelled_gold[0] else None
+        gold = labelled_gold[1]
     if said is not None and context.choices:  # "B" for the gold "42" when B is "42"
         pred = mn.normalize(context.choices[ord(said) - ord("A")])
     how = equivalent(gold, pred, options)
-    unlabelled = mn.without_option_label(pred)
-    if how is None and unlabelled:  # "B. 42" for the gold 42
-        how = equivalent(gold, unlabelled, options)
+    labelled = mn.option_label(pred)
+    if how is None and labelled:  # "B. 42" for the gold 42
+        how = equivalent(gold, labelled[1], options)
     return how
 
 

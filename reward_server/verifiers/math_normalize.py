@@ -350,7 +350,7 @@ def assignment_value(text: str) -> str | None:
 # -- option letters --------------------------------------------------------------------
 
 _GOLD_LETTER_RE = re.compile(r"\(?([A-Z])\)?\.?")
-_OPTION_LABEL_RE = re.compile(r"\(?[A-H][).:] ?(.+)", re.DOTALL)
+_OPTION_LABEL_RE = re.compile(r"\(?([A-H])[).:] ?(.+)", re.DOTALL)
 _MARKUP_RE = re.compile(r"\*\*|__|\\mathrm\{([^{}]*)\}|\\mathbf\{([^{}]*)\}")
 
 
@@ -361,7 +361,7 @@ def gold_letter(gold: str) -> str | None:
     return match.group(1) if match else None
 
 
-def without_option_label(answer: str) -> str | None:
-    """`B. 42` -> `42`: the text after an option label, else None."""
+def option_label(answer: str) -> tuple[str, str] | None:
+    """`B. 42` -> (`B`, `42`): an option label and the text after it, else None."""
     match = _OPTION_LABEL_RE.fullmatch(answer)
-    return match.group(1).strip() if match else None
+    return (match.group(1), match.group(2).strip()) if match else None

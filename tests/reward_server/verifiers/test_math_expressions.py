@@ -94,6 +94,9 @@ def tag(answer: str) -> str:
         (tag("**B**"), "B", 1.0),
         (tag("The answer is B"), "B", 1.0),
         (tag("Answer: C"), "A", 0.0),  # the recipe reads the first character, "A"
+        (tag("A"), "A. 5", 1.0),  # a gold written as an option: its letter...
+        (tag("5"), "A. 5", 1.0),  # ...or its text
+        (tag("B"), "A. 5", 0.0),
     ],
 )
 def test_known_answers(response: str, reference: Any, expected: float) -> None:

@@ -233,8 +233,16 @@ def equivalent(gold: str, pred: str, options: Options) -> str | None:
 
 # -- the sympy stage ---------------------------------------------------------------------
 
+
+def _alarm_seconds(options: Options) -> int | None:
+    """Math-Verify's per-call limit: signal.alarm works on the main thread only; elsewhere
+    (a caller's thread pool) it would raise, so the caller's own bound has to do."""
+    on_main = threading.current_thread() is threading.main_thread()
+    return options.sympy_timeout_s if on_main else None
+
+
 @lru_cache(maxsize=4096)
-def _parse(text: str, timeout_s: int) -> tuple[Any, ...]:
+def _parse(text: str, timeout_s: int | None) -> tuple[Any, ...]:
     """Math-Verify's parse of one answer: bare LaTeX is boxed so it is read as LaTeX;
     a sentence goes to Math-Verify's own extraction (anchors, last number). Cached per
     worker: a GRPO group compares many answers with one gold."""
@@ -261,8 +269,9 @@ def _sympy_equivalent(gold: str, pred: str, options: Options) -> bool:
     from math_verify import verify
     from math_verify.errors import TimeoutException
 
-    gold_parsed = _parse(gold, options.sympy_timeout_s)
-    pred_parsed = _parse(pred, options.sympy_timeout_s) if gold_parsed else ()
+    limit = _alarm_seconds(options)
+    gold_parsed = _parse(gold, limit)
+    pred_parsed = _parse(pred, limit) if gold_parsed else ()
     for gold_expr in gold_parsed:
         for pred_expr in pred_parsed:
             if _clearly_different(gold_expr, pred_expr):
@@ -272,7 +281,7 @@ def _sympy_equivalent(gold: str, pred: str, options: Options) -> bool:
                 # side is the gold (by default only a set-valued prediction is converted)
                 same = verify(gold_expr, pred_expr, float_rounding=options.float_rounding,
                               allow_set_relation_comp=True,
-                              timeout_seconds=options.sympy_timeout_s, raise_on_error=True)
+                              timeout_seconds=limit, raise_on_error=True)
             except TimeoutException as exc:
                 raise _SympyTimeout from exc
             except Exception:  # noqa: BLE001 - sympy failing on odd input means "not shown equal"

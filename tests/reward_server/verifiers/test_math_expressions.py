@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,14 @@ def test_hostile_answers_are_refused_in_compare() -> None:
     nested = math.compare("{" * 200 + "1" + "}" * 200, "1", DEFAULT, PLAIN)
     assert (long.status, nested.status) == ("error", "error")
     assert "max_answer_chars" in (long.message or "") and "max_nesting" in (nested.message or "")
+
+
+def test_compare_works_off_the_main_thread() -> None:
+    # signal.alarm is main-thread only; a thread pool caller still gets real verdicts
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        same = pool.submit(math.compare, r"\pi/2", r"\frac{\pi}{2}", DEFAULT, PLAIN).result()
+        different = pool.submit(math.compare, "2", r"2\pi", DEFAULT, PLAIN).result()
+    assert (same.status, same.score, different.score) == ("ok", 1.0, 0.0)
 
 
 def test_power_tower_times_out_inside_compare() -> None:

@@ -33,17 +33,18 @@ _LEADING_ANSWER_RE = re.compile(
     r"^(?:the\s+)?(?:final\s+)?answer\b\s*(?:is\b)?\s*[:=]?\s*", re.IGNORECASE
 )
 _HOPE_RE = re.compile(r"\bI\s+hope\s+it\s+is\s+correct\b.*", re.IGNORECASE | re.DOTALL)
-# A math span inside prose: $$...$$, $...$ (one line), \[...\], \(...\).
+# A math span inside prose: $$...$$, $...$, \[...\], \(...\).
 _MATH_SPAN_RE = re.compile(
     r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$([^$]+?)\$", re.DOTALL
 )
-# Three words of two or more letters in a row, outside LaTeX commands: prose, not math.
-_PROSE_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}[,.]?\s+[a-zA-Z]{2,}[,.]?\s+[a-zA-Z]{2,}")
 _SPAN_SCAN_CHARS = 4000
+# A word of three letters or more, not a LaTeX command; for prose, not an environment
+# name either (\begin{pmatrix} is a formula).
 _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
-_PROSE_WORD_RE = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{3,}")  # not \\begin{pmatrix}
+_PROSE_WORD_RE = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{3,}")
 # Boxes closer than this (in characters) are one answer: "\boxed{-2} and \boxed{1}".
 _BOX_JOIN_GAP = 40
+_MAX_JOINED_BOXES = 16
 # What joins the parts of one boxed answer: "and", "or", a comma, a \\quad.
 _JOINER_RE = re.compile(r"\band\b|\bor\b|[,;]|\\q?quad")
 _SENTENCE_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?%?(?![\w])")
@@ -78,14 +79,14 @@ def final_answer(text: str) -> str:
     boxes = boxed_groups(text)
     if boxes:
         # The last box, plus boxes just before it ("\\boxed{-2} and \\boxed{1}").
-        chosen = [boxes[-1]]
-        for box in reversed(boxes[:-1]):
-            between = text[box[1] : chosen[0][0]]
+        chosen = [boxes[-1]]  # from the last box backwards
+        for box in reversed(boxes[-_MAX_JOINED_BOXES:-1]):
+            between = text[box[1] : chosen[-1][0]]
             joined = not between.strip() or _JOINER_RE.search(between)
             if len(between) > _BOX_JOIN_GAP or not joined:
                 break  # "$$\\boxed{20}$$ \\boxed{143}": an earlier result, not a part
-            chosen.insert(0, box)
-        return ", ".join(content.strip() for _, _, content in chosen)
+            chosen.append(box)
+        return ", ".join(content.strip() for _, _, content in reversed(chosen))
     text = _LEADING_ANSWER_RE.sub("", text)  # "Answer $9$", "Final answer: 9"
     phrase = None
     for phrase in _FINAL_PHRASE_RE.finditer(text):  # noqa: B007 - we want the last one

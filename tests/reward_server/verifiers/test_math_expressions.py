@@ -143,6 +143,15 @@ def test_extract_returns_normalized_text(response: str, expected: str | None) ->
     assert math.extract(response, DEFAULT, PLAIN) == expected
 
 
+def test_extract_bounds_work_on_hostile_text() -> None:
+    # a megabyte of adjacent boxes: at most 16 are joined into the answer
+    boxes = math.extract(tag(r"\boxed{1}" * 100_000), DEFAULT, PLAIN)
+    assert boxes == ", ".join(["1"] * 16)
+    # an answer longer than max_answer_chars comes back raw, for compare to refuse
+    long = math.extract(tag("1+" * 5_000 + "1"), DEFAULT, PLAIN)
+    assert long is not None and len(long) == 10_001
+
+
 def test_plain_numbers_are_read_exactly() -> None:
     assert mn.plain_number(r"-\frac{3}{4}") == mn.PlainNumber(mn.Fraction(-3, 4), False, False)
     assert mn.plain_number("12.5%") == mn.PlainNumber(mn.Fraction(25, 2), True, True)

@@ -146,5 +146,9 @@ register(VerifierSpec("critic", _V + "exact",
 # -- math --
 
 # -- coding: SVG and HTML, rendered --
+register(VerifierSpec("svg-code", _V + "svg_code",
+                      "the reference SVG source (a list gives several acceptable drawings)",
+                      "Renders both SVGs (cairosvg, 336x336 on white): foreground-aware SSIM "
+                      "x foreground IoU, with the recipe's token/tag Jaccard weighted by it."))
 
 # -- end of table --

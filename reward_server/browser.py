@@ -120,14 +120,17 @@ class RenderError(Exception):
 
 
 class ChromiumRenderer:
-    """One Playwright driver and one Chromium, started on first use."""
+    """One Chromium, started on first use and again whenever it is found dead.
+
+    Renderers of a thread share that thread's Playwright driver (the sync API allows one
+    per thread); each owns its browser.
+    """
 
     def __init__(
         self, executable_path: str = CHROMIUM_PATH, args: tuple[str, ...] = LAUNCH_ARGS
     ) -> None:
         self.executable_path = executable_path
         self.args = args
-        self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self.launches = 0
 
@@ -139,45 +142,52 @@ class ChromiumRenderer:
         return self._browser
 
     def _start(self) -> None:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import Error as PlaywrightError
 
         self.close()
-        self._playwright = sync_playwright().start()
-        self._browser = self._playwright.chromium.launch(
-            executable_path=self.executable_path, args=list(self.args), headless=True
-        )
+        try:
+            self._browser = self._launch(_playwright())
+        except PlaywrightError as exc:
+            # The driver itself may be gone (killed with its children): start a new one.
+            log.warning("launching Chromium failed (%s); restarting the Playwright driver", exc)
+            _stop_playwright()
+            self._browser = self._launch(_playwright())
         self.launches += 1
         log.info("started Chromium (launch %d in pid %d)", self.launches, os.getpid())
 
+    def _launch(self, playwright: Playwright) -> Browser:
+        return playwright.chromium.launch(
+            executable_path=self.executable_path, args=list(self.args), headless=True
+        )
+
     def close(self) -> None:
-        """Stop the browser and the driver; safe to call on a dead or unstarted one."""
+        """Stop the browser; safe to call on a dead or unstarted one."""
         from playwright.sync_api import Error as PlaywrightError
 
-        browser, playwright = self._browser, self._playwright
-        self._browser = self._playwright = None
+        browser, self._browser = self._browser, None
         try:
             if browser is not None and browser.is_connected():
                 browser.close()
         except PlaywrightError as exc:
             log.warning("closing Chromium failed: %s", exc)
-        try:
-            if playwright is not None:
-                playwright.stop()
-        except PlaywrightError as exc:
-            log.warning("stopping the Playwright driver failed: %s", exc)
 
     def render(self, html: str, settings: RenderSettings) -> Rendering:
         """Render once; a dead browser is restarted and the render retried once."""
         from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
         for attempt in (1, 2):
             browser = self.browser
             try:
                 return self._render_in_fresh_context(browser, html, settings)
+            except PlaywrightTimeout as exc:
+                raise RenderError("timeout", f"rendering timed out: {_first_line(exc)}") from None
             except PlaywrightError as exc:
-                if browser.is_connected():
-                    raise _as_render_error(exc) from None
+                if _alive(browser):
+                    # The browser is fine: the page's own renderer crashed or refused it.
+                    raise RenderError("crash", f"rendering failed: {_first_line(exc)}") from None
                 log.warning("Chromium died during a render (attempt %d): %s", attempt, exc)
+                self._browser = None  # not closed: there is nothing left to close
         raise RenderError("browser", "Chromium died twice while rendering this page")
 
     def _render_in_fresh_context(
@@ -238,12 +248,17 @@ def _close_quietly(context: object) -> None:
         log.debug("closing a browser context failed: %s", exc)
 
 
-def _as_render_error(exc: Exception) -> RenderError:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+def _alive(browser: Browser) -> bool:
+    """Whether the browser still answers: `is_connected()` alone misses a killed driver."""
+    from playwright.sync_api import Error as PlaywrightError
 
-    if isinstance(exc, PlaywrightTimeout):
-        return RenderError("timeout", f"rendering timed out: {_first_line(exc)}")
-    return RenderError("crash", f"rendering failed: {_first_line(exc)}")
+    if not browser.is_connected():
+        return False
+    try:
+        browser.new_context().close()
+    except PlaywrightError:
+        return False
+    return True
 
 
 def _first_line(exc: Exception) -> str:
@@ -257,17 +272,50 @@ def _decode_png(png: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+_driver: Playwright | None = None
 _shared: ChromiumRenderer | None = None
-_shared_owner: tuple[int, int] | None = None
+_owner: tuple[int, int] | None = None
+
+
+def _check_owner() -> None:
+    """Forget (never touch) a driver and browser inherited through fork or made elsewhere."""
+    global _driver, _shared, _owner
+    owner = (os.getpid(), threading.get_ident())
+    if _owner != owner:
+        _driver = _shared = None
+        _owner = owner
+
+
+def _playwright() -> Playwright:
+    """This process's (and thread's) Playwright driver, started on first use."""
+    global _driver
+    _check_owner()
+    if _driver is None:
+        from playwright.sync_api import sync_playwright
+
+        _driver = sync_playwright().start()
+    return _driver
+
+
+def _stop_playwright() -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
+    global _driver
+    _check_owner()
+    driver, _driver = _driver, None
+    try:
+        if driver is not None:
+            driver.stop()
+    except PlaywrightError as exc:
+        log.warning("stopping the Playwright driver failed: %s", exc)
 
 
 def shared_renderer() -> ChromiumRenderer:
-    """This process's (and thread's) warm renderer; one inherited through fork is left be."""
-    global _shared, _shared_owner
-    owner = (os.getpid(), threading.get_ident())
-    if _shared is None or _shared_owner != owner:
+    """This process's (and thread's) warm renderer."""
+    global _shared
+    _check_owner()
+    if _shared is None:
         _shared = ChromiumRenderer()
-        _shared_owner = owner
     return _shared
 
 

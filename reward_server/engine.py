@@ -44,9 +44,16 @@ SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 
 
 def _preload(modules: tuple[str, ...]) -> None:
-    """Worker initializer: import the verifier modules once, not on the first item."""
+    """Worker initializer: import the verifier modules once, not on the first item.
+
+    A module that fails to import must not take the pool down (pebble expires every
+    worker whose initializer raises): its items will report the import error instead.
+    """
     for module in modules:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001
+            log.exception("could not preload verifier module %s", module)
 
 
 def _run_compare(
@@ -148,7 +155,10 @@ class Engine:
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
         results, pending, futures = await asyncio.to_thread(self._start, items)
         if futures:
-            await asyncio.wait([asyncio.wrap_future(f) for f in futures.values()])
+            # gather with return_exceptions: failures are read from the futures below
+            await asyncio.gather(
+                *(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True
+            )
         return self._collect(results, pending, futures)
 
     def _start(

@@ -42,7 +42,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from reward_server.code_overlap import tag_jaccard, token_jaccard
-from reward_server.extraction import last_tag_content
 from reward_server.types import ItemContext, Reference, Verdict
 from reward_server.verifiers.base import BaseOptions, option
 
@@ -114,6 +113,8 @@ class Options(BaseOptions):
 # ---------------------------------------------------------------------------------------
 # Extraction (server process: linear-time scans only)
 # ---------------------------------------------------------------------------------------
+_ANSWER_OPEN_RE = re.compile(r"<\s*answer\s*>", re.IGNORECASE)
+_ANSWER_CLOSE_RE = re.compile(r"<\s*/\s*answer\s*>", re.IGNORECASE)
 _DOC_START_RE = re.compile(r"<!doctype\s+html|<html\b", re.IGNORECASE)
 _DOC_END_RE = re.compile(r"</html\s*>", re.IGNORECASE)
 _FENCE = "```"
@@ -123,12 +124,25 @@ _FENCE_LANGUAGE_RE = re.compile(r"[\w+-]*\s*")
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
     """The HTML the model answered with, or None."""
     del context
-    answer = last_tag_content(response, "answer")
+    answer = last_answer_block(response)
     if answer is not None:
+        answer = answer.strip()
         return find_html_document(answer) or last_fenced_block(answer) or answer or None
     if not options.raw_fallback:
         return None
     return find_html_document(response) or last_fenced_block(response)
+
+
+def last_answer_block(text: str) -> str | None:
+    """Content of the last complete `<answer>...</answer>`: the last close, then the last
+    open before it (two forward scans; a lazy `<answer>(.*?)</answer>` search is quadratic
+    on a response of many unclosed tags)."""
+    closes = list(_ANSWER_CLOSE_RE.finditer(text))
+    if not closes:
+        return None
+    close = closes[-1].start()
+    opens = list(_ANSWER_OPEN_RE.finditer(text, 0, close))
+    return text[opens[-1].end() : close] if opens else None
 
 
 def find_html_document(text: str) -> str | None:

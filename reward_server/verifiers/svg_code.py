@@ -177,22 +177,28 @@ _DIMENSION_RE = re.compile(r"""\b(width|height)(\s*=\s*["']\s*)([0-9.]+(?:[eE][+
 
 
 def repair_svg(source: str) -> str:
-    """Make a truncated SVG well-formed: cut a partial tail, close what is open."""
+    """Make a truncated SVG well-formed: cut a partial tail, close what is open.
+
+    A closing tag that skips open elements closes them first (`<g><rect></g>` gets
+    `</rect>`); a closing tag with no open element of its name is dropped.
+    """
     source = source.strip()
     for opener, closer in (("<!--", "-->"), ("<![CDATA[", "]]>")):
         last_closed = source.rfind(closer)
         cut = source.find(opener, last_closed + len(closer) if last_closed >= 0 else 0)
         if cut >= 0:  # the first opener after the last closer never closes
             source = source[:cut]
-    last_open = source.rfind("<")
-    if last_open > source.rfind(">"):
-        source = source[:last_open]  # a tag cut in the middle
+    partial = source.find("<", source.rfind(">") + 1)
+    if partial >= 0:  # no tag can end after the last ">": cut from the first "<" there
+        source = source[:partial]
     amp = source.rfind("&")
     if amp >= 0 and ";" not in source[amp:] and len(source) - amp < 12:
         source = source[:amp]  # an entity cut in the middle: "&am"
 
+    pieces: list[str] = []
     stack: list[str] = []
     open_counts: Counter[str] = Counter()
+    done = 0
     for match in _MARKUP_RE.finditer(source):
         name = match.group(2)
         if name is None or match.group(3):  # comment, PI, declaration or <x/>
@@ -200,14 +206,20 @@ def repair_svg(source: str) -> str:
         if not match.group(1):
             stack.append(name)
             open_counts[name] += 1
-        elif open_counts[name]:
-            # Close up to the matching element; unmatched inner ones are closed implicitly.
-            while stack:
-                top = stack.pop()
-                open_counts[top] -= 1
-                if top == name:
-                    break
-    return source + "".join(f"</{name}>" for name in reversed(stack))
+            continue
+        pieces.append(source[done : match.start()])
+        done = match.end()
+        if not open_counts[name]:
+            continue  # a stray closing tag
+        while stack:
+            top = stack.pop()
+            open_counts[top] -= 1
+            pieces.append(f"</{top}>")
+            if top == name:
+                break
+    pieces.append(source[done:])
+    pieces.extend(f"</{name}>" for name in reversed(stack))
+    return "".join(pieces)
 
 
 def harden_svg(source: str) -> str:

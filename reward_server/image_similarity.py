@@ -21,7 +21,10 @@ components in [0, 1]:
   keeps its IoU but loses SSIM; a different drawing loses both.
 
 Two images with no foreground at all (both plain background) are the same picture:
-every component is 1. Identical images score exactly 1 without computing anything.
+every component is 1. A plain reference (one colour, no foreground) against a candidate
+with some: the whole image is the region (`ssim_fg = ssim`) and `fg_iou` is the share of
+the candidate left plain, so stray edge pixels cost little and a wrong-coloured canvas
+scores 0. Identical images score exactly 1 without computing anything.
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ def visual_similarity(
     if not region.any():
         # Neither image has foreground: they differ only by sub-threshold noise.
         return {"ssim": ssim, "ssim_fg": 1.0, "fg_iou": 1.0, "visual": 1.0}
+    if not ref_fg.any():
+        # A plain reference (one colour): every candidate pixel off that colour is wrong.
+        plain_share = 1.0 - float(cand_fg.mean())
+        return {"ssim": ssim, "ssim_fg": ssim, "fg_iou": plain_share, "visual": ssim * plain_share}
     ssim_fg = float(np.clip(ssim_map[region].mean(), 0.0, 1.0))
     fg_iou = soft_iou(ref_fg, cand_fg, SHIFT_TOLERANCE_PX)
     return {"ssim": ssim, "ssim_fg": ssim_fg, "fg_iou": fg_iou, "visual": ssim_fg * fg_iou}

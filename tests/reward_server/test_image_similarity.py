@@ -92,6 +92,15 @@ def test_both_without_foreground_are_the_same_picture() -> None:
     assert visual_similarity(canvas(), noisy)["visual"] == 1.0
 
 
+def test_plain_reference_counts_the_plain_share_of_the_candidate() -> None:
+    red = canvas(RED)
+    stray = red.copy()
+    stray[:, 0] = WHITE  # one column of edge pixels
+    assert visual_similarity(red, stray)["visual"] > 0.9
+    assert visual_similarity(red, canvas())["visual"] == 0.0  # white where all is red
+    assert visual_similarity(red, disc(red, 168, 168, 100, WHITE))["visual"] < 0.7
+
+
 def test_sizes_are_matched_and_large_images_reduced() -> None:
     small = disc(canvas(size=168), 84, 84, 30, RED)
     assert visual_similarity(REFERENCE, small)["visual"] > 0.8  # same drawing, half size

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reward_server.types import ItemContext, Verdict
+from reward_server.engine import Engine
+from reward_server.types import ItemContext, ScoreItem, Verdict
 from reward_server.verifiers import svg_code
 from reward_server.verifiers.svg_code import (
     MAX_DIMENSION,
@@ -443,3 +444,31 @@ def test_inline_decompression_bomb_is_not_decoded() -> None:
     pixels = render_svg(candidate, fetcher=fetcher)
     assert (pixels == 255).all()
     assert fetcher.refused and fetcher.refused[0].startswith("data:image/png")
+
+
+# ---------------------------------------------------------------------------------------
+# Through the worker engine
+# ---------------------------------------------------------------------------------------
+def test_hostile_items_through_the_engine_finish_in_order(engine: Engine, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-MARKER-1234")
+    reference = ORDERING["red circle"][0]
+    hostile = [
+        f'<svg {NS} {XLINK}><image width="9" height="9" xlink:href="file://{secret}"/></svg>',
+        f'<svg {NS}><image width="9" height="9" href="http://127.0.0.1:9/x.png"/></svg>',
+        f'<!DOCTYPE svg [<!ENTITY x SYSTEM "file://{secret}">]><svg {NS}><text>&x;</text></svg>',
+        "<svg" * 50_000,
+        f'<svg {NS} width="100000" height="100000"><circle r="9"/></svg>',
+    ]
+    responses = [f"<answer>{svg}</answer>" for svg in hostile] + [f"<answer>{reference}</answer>"]
+    results = engine.score_sync(
+        [
+            ScoreItem("svg-code", response, reference, id=str(i))
+            for i, response in enumerate(responses)
+        ]
+    )
+    assert [r.id for r in results] == [str(i) for i in range(len(responses))]
+    assert all(r.status == "ok" for r in results), [(r.status, r.error) for r in results]
+    assert all(r.reward < 0.2 for r in results[:-1])
+    assert results[-1].reward == 1.0
+    assert not any("SECRET-MARKER" in str(r.to_dict()) for r in results)

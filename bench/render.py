@@ -140,6 +140,83 @@ def bench_svg_pool(args: argparse.Namespace) -> list[Row]:
 # ---------------------------------------------------------------------------------------
 # HTML (append bench_html_* functions here and list them in BENCHMARKS)
 # ---------------------------------------------------------------------------------------
+HTML_PAGES = ("bakery", "article", "pricing")
+
+
+def _html_page(name: str) -> str:
+    from pathlib import Path
+
+    return (Path(__file__).parents[1] / "tests" / "data" / "html" / f"{name}.html").read_text()
+
+
+def _html_variants(page: str, count: int) -> list[str]:
+    """`count` distinct candidates for one page: a line of text added, a colour changed."""
+    colours = ["#222", "#333", "#444", "#111", "#000", "#555"]
+    return [
+        page.replace("</body>", f"<p>note {i}</p></body>", 1).replace(
+            "<body>", f"<body style='color:{colours[i % len(colours)]}'>", 1
+        )
+        for i in range(count)
+    ]
+
+
+def bench_html_pair(args: argparse.Namespace) -> list[Row]:
+    """Median ms per HTML pair in this process (warm browser), per reference page."""
+    from reward_server.verifiers import html_code
+
+    options, context = html_code.Options(), ItemContext()
+    rows = []
+    reference = ""
+    for name in HTML_PAGES:
+        reference = _html_page(name)
+        candidates = _html_variants(reference, args.repeats + 1)
+        html_code.compare(candidates[-1], reference, options, context)  # browser, cache
+        responses = iter([f"<answer>{c}</answer>" for c in candidates])
+
+        def one_pair(responses: Iterator[str] = responses, reference: str = reference) -> None:
+            extracted = html_code.extract(next(responses), options, context)
+            assert extracted is not None
+            html_code.compare(extracted, reference, options, context)
+
+        rows.append(
+            _pair_row("html pair", name, _timed(one_pair, args.repeats), "reference cached")
+        )
+
+    def cold_pair(reference: str = reference) -> None:
+        html_code._render_reference.cache_clear()
+        html_code.compare(reference, reference, options, context)
+
+    rows.append(
+        _pair_row("html pair", HTML_PAGES[-1], _timed(cold_pair, args.repeats), "both rendered")
+    )
+    return rows
+
+
+def bench_html_pool(args: argparse.Namespace) -> list[Row]:
+    """Items/s through the Engine's worker pool, GRPO groups of 16, cold verdict cache."""
+    from reward_server.engine import Engine
+    from reward_server.settings import Settings
+
+    # A fifth of the SVG item count: an HTML pair costs about ten SVG pairs.
+    groups = max(1, args.pool_items // 5 // 16)
+    items = []
+    for g in range(groups):
+        # a distinct reference per group so no group reuses another's render
+        reference = _html_page(HTML_PAGES[g % len(HTML_PAGES)]) + f"<!--{g}-->"
+        for candidate in _html_variants(reference, 16):
+            items.append(ScoreItem("html-code", f"<answer>{candidate}</answer>", reference))
+    settings = Settings(cache_size=0)
+    with Engine(settings) as engine:
+        # start the workers and their browsers
+        engine.score_sync(
+            [ScoreItem("html-code", f"<answer><p>{i}</p></answer>", "<p>w</p>") for i in range(4)]
+        )
+        start = time.perf_counter()
+        results = engine.score_sync(items)
+        elapsed = time.perf_counter() - start
+    bad = sum(r.status != "ok" for r in results)
+    note = f"{len(items)} items, {settings.workers} workers" + (f", {bad} not ok" if bad else "")
+    return [Row("html pool", "GRPO groups of 16", items_per_s=len(items) / elapsed, note=note)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -147,7 +224,7 @@ def bench_svg_pool(args: argparse.Namespace) -> list[Row]:
 # ---------------------------------------------------------------------------------------
 BENCHMARKS: dict[str, list[Callable[[argparse.Namespace], list[Row]]]] = {
     "svg": [bench_svg_pair, bench_svg_pool],
-    "html": [],
+    "html": [bench_html_pair, bench_html_pool],
 }
 
 

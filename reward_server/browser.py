@@ -218,7 +218,8 @@ class ChromiumRenderer:
         )
         try:
             context.route("**/*", abort)
-            context.route_web_socket("**/*", refuse_socket)
+            if settings.javascript:  # only scripts open sockets; the mock costs a page script
+                context.route_web_socket("**/*", refuse_socket)
             page = context.new_page()
             page.set_content(
                 html, wait_until="load", timeout=settings.navigation_timeout_s * 1000

@@ -102,9 +102,9 @@ def bench_svg_pair(args: argparse.Namespace) -> list[Row]:
 
         rows.append(_pair_row("svg pair", name, _timed(one_pair, args.repeats), "reference cached"))
 
-    def cold_pair(reference: str = reference) -> None:
-        svg_code._render_reference.cache_clear()
-        svg_code.compare(reference, reference, options, context)
+    def cold_pair(reference: str = reference, candidate: str = candidates[1]) -> None:
+        svg_code._render_reference.cache_clear()  # render the reference too
+        svg_code.compare(candidate, reference, options, context)
 
     rows.append(
         _pair_row("svg pair", "icon paths", _timed(cold_pair, args.repeats), "both rendered")
@@ -127,14 +127,18 @@ def bench_svg_pool(args: argparse.Namespace) -> list[Row]:
         for candidate in _svg_variants(name, 16):
             items.append(ScoreItem("svg-code", f"<answer>{candidate}</answer>", reference))
     settings = Settings(cache_size=0)
+    rates = []
     with Engine(settings) as engine:
         engine.score_sync(items[:16])  # start the workers
-        start = time.perf_counter()
-        results = engine.score_sync(items)
-        elapsed = time.perf_counter() - start
+        for _ in range(args.pool_runs):
+            start = time.perf_counter()
+            results = engine.score_sync(items)
+            rates.append(len(items) / (time.perf_counter() - start))
     bad = sum(r.status != "ok" for r in results)
-    note = f"{len(items)} items, {settings.workers} workers" + (f", {bad} not ok" if bad else "")
-    return [Row("svg pool", "GRPO groups of 16", items_per_s=len(items) / elapsed, note=note)]
+    note = f"{len(items)} items, {settings.workers} workers, median of {len(rates)} runs" + (
+        f", {bad} not ok" if bad else ""
+    )
+    return [Row("svg pool", "GRPO groups of 16", items_per_s=statistics.median(rates), note=note)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -247,6 +251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50, help="pairs timed per case")
     parser.add_argument("--pool-items", type=int, default=640, help="items per pool run")
+    parser.add_argument("--pool-runs", type=int, default=3, help="pool runs (median)")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run one family")
     args = parser.parse_args()
     rows: list[Row] = []
@@ -256,7 +261,7 @@ def main() -> None:
                 rows.extend(benchmark(args))
     print_table(rows)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"\n{os.cpu_count()} CPUs, load average (1, 5, 15 min) before the table: {load}")
+    print(f"\n{os.cpu_count()} CPUs, load average (1, 5, 15 min) at the end: {load}")
 
 
 if __name__ == "__main__":

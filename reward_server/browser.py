@@ -21,8 +21,11 @@ Contract
 
 What the sandbox covers
 - JavaScript is off by default (`javascript=True` enables it for a render).
-- Every request the page makes is routed and aborted, except `data:` URLs; the aborted URLs
-  are listed in `Rendering.blocked`. WebSockets are routed to a mock that never connects,
+- Every request the page makes is routed and refused, except `data:` URLs; the refused
+  URLs are listed in `Rendering.blocked`. Subresources are aborted; navigations (a meta
+  refresh, a script setting `location`, an iframe) get a synthetic 204 No Content, so the
+  frame stays on the page given instead of showing an error page at a moment that depends
+  on timing. WebSockets are routed to a mock that never connects,
   service workers are blocked, downloads refused. Chromium itself refuses `file://`
   subresources for a page that is not a file, and as a second wall all traffic is sent to
   a proxy address where nothing listens, so a request that escaped the route (prefetch,
@@ -201,7 +204,13 @@ class ChromiumRenderer:
                 route.continue_()
                 return
             blocked.append(url)
-            route.abort("blockedbyclient")
+            if route.request.is_navigation_request():
+                # A 204 answer to a navigation (meta refresh, a script setting `location`,
+                # an iframe) makes the frame stay where it is: aborting it instead would
+                # commit an error page, sooner or later depending on timing.
+                route.fulfill(status=204)
+            else:
+                route.abort("blockedbyclient")
 
         def refuse_socket(socket: WebSocketRoute) -> None:
             # Not calling connect_to_server() keeps the socket a mock: nothing is dialled.

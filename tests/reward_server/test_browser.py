@@ -131,6 +131,16 @@ def test_network_requests_are_aborted_and_recorded() -> None:
     }
 
 
+def test_page_cannot_navigate_away() -> None:
+    # Aborting a navigation would commit an error page, at a moment that depends on timing.
+    refresh = "<meta http-equiv='refresh' content='0; url=http://example.com/'><p>stay</p>"
+    for _ in range(3):
+        rendering = render_html(refresh)
+        assert (rendering.text, rendering.blocked) == ("stay", ("http://example.com/",))
+    later = "<p>stay</p><script>setTimeout(() => { location.href = 'http://e.com/' }, 0)</script>"
+    assert render_html(later, JS).text == "stay"
+
+
 def test_local_files_are_not_loaded(tmp_path: Path) -> None:
     red_png = tmp_path / "red.png"
     red_png.write_bytes(_red_png())

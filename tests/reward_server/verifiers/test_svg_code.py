@@ -472,3 +472,12 @@ def test_hostile_items_through_the_engine_finish_in_order(engine: Engine, tmp_pa
     assert all(r.reward < 0.2 for r in results[:-1])
     assert results[-1].reward == 1.0
     assert not any("SECRET-MARKER" in str(r.to_dict()) for r in results)
+
+
+def test_registry_row_and_option_checks() -> None:
+    from reward_server import registry
+
+    assert registry.get("svg-code").load() is svg_code
+    assert registry.build_options("svg-code", {"size": 128}).size == 128
+    with pytest.raises(registry.OptionsError):
+        registry.build_options("svg-code", {"visual_weight": 0})

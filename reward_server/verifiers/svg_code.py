@@ -11,6 +11,7 @@ Comparison (`compare`, in a worker process):
 2. Harden: inputs over `max_chars` are refused; the DOCTYPE (where XML entities live:
    XXE, billion laughs) is removed, and cairosvg parses with defusedxml forbidding
    entities anyway; numeric `width`/`height` attributes above `MAX_DIMENSION` are clamped;
+   `<use>` chains that would draw over `MAX_USE_EXPANSION` elements are refused;
    every URL cairosvg asks for goes to `_DataOnlyFetcher`, which serves small inline
    `data:` images and refuses everything else (`file:`, `http:`, relative paths) without
    touching disk or network. CPU time is bounded by the engine killing the worker.
@@ -37,7 +38,7 @@ import urllib.parse
 from collections import Counter, deque
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reward_server.code_overlap import tag_jaccard, token_jaccard
 from reward_server.types import ItemContext, Reference, Verdict
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
 MAX_DIMENSION = 10_000
 # An inline raster image larger than this (pixels) is not decoded (decompression bombs).
 MAX_INLINE_IMAGE_PIXELS = 4096 * 4096
+# Most elements drawn through <use> references, counted with nesting before rendering.
+# cairosvg's own cap (100,000) takes about a minute to reach; 1,000 takes about a second.
+MAX_USE_EXPANSION = 2_000
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,54 @@ def harden_svg(source: str) -> str:
     return _DIMENSION_RE.sub(clamp, source)
 
 
+_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+
+
+def use_expansion(source: str) -> int:
+    """How many elements `<use>` references would draw, nesting included ("use bombs").
+
+    Conservative: every `<use>` of the document counts, those inside `<defs>` too. Counting
+    stops at `MAX_USE_EXPANSION + 1`; a reference cycle or a document too deep
+    to walk counts as over the limit. 0 when the source holds no `<use`.
+    """
+    if "<use" not in source:
+        return 0
+    from defusedxml import ElementTree
+
+    over = MAX_USE_EXPANSION + 1
+    try:
+        root = ElementTree.fromstring(source)
+    except (ElementTree.ParseError, ValueError):  # defusedxml's refusals are ValueErrors
+        return 0  # the renderer refuses it with its own message
+    by_id = {element.get("id"): element for element in root.iter() if element.get("id")}
+    memo: dict[int, int] = {}
+    walking: set[int] = set()
+
+    def drawn(element: Any) -> int:
+        """Elements drawn for `element`'s subtree, references expanded."""
+        key = id(element)
+        if key in memo:
+            return memo[key]
+        if key in walking:
+            return over  # a cycle
+        walking.add(key)
+        total = 1 + sum(drawn(child) for child in element)
+        if element.tag.rsplit("}", 1)[-1] == "use":
+            href = element.get("href") or element.get(_XLINK_HREF) or ""
+            target = by_id.get(href[1:]) if href.startswith("#") else None
+            if target is not None:
+                total += drawn(target)
+        walking.discard(key)
+        memo[key] = min(total, over)
+        return memo[key]
+
+    try:
+        uses = [element for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "use"]
+        return min(over, sum(drawn(use) for use in uses))
+    except RecursionError:
+        return over
+
+
 class _DataOnlyFetcher:
     """cairosvg's `url_fetcher`: inline `data:` resources only; nothing from disk or network.
 
@@ -314,6 +366,8 @@ def render_svg(
 
     fetcher = fetcher or _DataOnlyFetcher()
     text = harden_svg(repair_svg(source))
+    if use_expansion(text) > MAX_USE_EXPANSION:
+        raise RenderError(f"<use> references draw more than {MAX_USE_EXPANSION} elements")
     try:
         tree = Tree(bytestring=text.encode("utf-8"), url_fetcher=fetcher, unsafe=False)
         surface = PNGSurface(

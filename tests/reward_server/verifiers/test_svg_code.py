@@ -481,3 +481,46 @@ def test_registry_row_and_option_checks() -> None:
     assert registry.build_options("svg-code", {"size": 128}).size == 128
     with pytest.raises(registry.OptionsError):
         registry.build_options("svg-code", {"visual_weight": 0})
+
+
+def _use_bomb(levels: int) -> str:
+    """Each level draws the previous one ten times: 10**levels rectangles."""
+    defs = ['<rect id="a0" width="1" height="1" fill="red"/>']
+    defs += [
+        f'<g id="a{i}">' + f'<use href="#a{i - 1}"/>' * 10 + "</g>" for i in range(1, levels + 1)
+    ]
+    return (
+        f'<svg {NS} viewBox="0 0 10 10"><defs>{"".join(defs)}</defs><use href="#a{levels}"/></svg>'
+    )
+
+
+def test_use_bomb_is_refused_before_rendering() -> None:
+    # cairosvg itself gives up only after 100,000 referenced elements, about a minute.
+    assert svg_code.use_expansion(_use_bomb(9)) > svg_code.MAX_USE_EXPANSION
+    verdict = compare(_use_bomb(9), RED_SQUARE, OPTIONS, CONTEXT)
+    assert verdict.status == "ok" and verdict.score == 0.0
+    assert "<use>" in (verdict.message or "")
+
+
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        # every <use> counts, those inside <defs> too (conservative): a1's ten uses draw
+        # 2 each (use + rect), a2's ten draw 1 + 21 each, the outer one 1 + 221
+        (_use_bomb(2), 10 * 2 + 10 * 22 + 222),
+        (f"<svg {NS}><rect/></svg>", 0),  # no <use>
+        (f'<svg {NS}><use href="#missing"/></svg>', 1),  # a dangling reference draws itself
+        # a reference cycle counts as over the limit
+        (f'<svg {NS}><g id="a"><use href="#a"/></g></svg>', svg_code.MAX_USE_EXPANSION + 1),
+    ],
+)
+def test_use_expansion_counts(source: str, expected: int) -> None:
+    assert svg_code.use_expansion(source) == expected
+
+
+def test_ordinary_use_still_renders() -> None:
+    icon = (
+        f'<svg {NS} viewBox="0 0 100 100"><defs><rect id="r" x="10" y="10" width="80" '
+        'height="80" fill="red"/></defs><use href="#r"/></svg>'
+    )
+    assert score(icon, RED_SQUARE).components["visual"] > 0.95

@@ -238,14 +238,12 @@ def _score(
     from reward_server.image_similarity import visual_similarity
 
     gold_image, candidate_image = _same_height(reference.image, candidate.image)
-    visual = visual_similarity(gold_image, candidate_image)
-    components = {
-        "visual": visual["visual"],
-        "ssim": visual["ssim"],
+    components = dict(visual_similarity(gold_image, candidate_image))
+    components.update({
         "text": text_similarity(reference.text, candidate.text, options.max_text_chars),
         "token_jaccard": token_jaccard(code, gold),
         "tag_jaccard": tag_jaccard(code, gold),
-    }
+    })
     components["code"] = (
         _RECIPE_TOKEN_WEIGHT * components["token_jaccard"]
         + _RECIPE_TAG_WEIGHT * components["tag_jaccard"]

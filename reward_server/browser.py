@@ -5,10 +5,12 @@ Contract
   and the page's visible text (`innerText` of the body). It raises `RenderError` with
   `kind` "timeout" (navigation or screenshot overran its limit), "crash" (the page's
   renderer died) or "browser" (the browser died twice in a row).
-- One browser per process, kept warm (a lazy module-level singleton): verifiers call this
-  inside the engine's worker processes, which are killed on timeout; Chromium and
-  Playwright's driver exit with them (the driver sees its pipe close). A singleton made in
-  another process (inherited through fork) or thread is never touched.
+- One browser per process, kept warm and driven from a thread of its own (started on first
+  use): Playwright's sync API marks an event loop as running in its thread, which would
+  break callers that use asyncio. Verifiers call this inside the engine's worker
+  processes, which are killed on timeout; Chromium and Playwright's driver exit with them
+  (the driver sees its pipe close). A forked child forgets its parent's browser and starts
+  its own. `shutdown()` stops them (also at exit).
 - Every render gets a fresh browser context (no cookies, storage or cache shared between
   pages) and a fixed viewport; the page is loaded with `page.set_content`, never by URL.
 - The screenshot covers the full page height, clamped to `max_page_height` CSS pixels, and
@@ -39,10 +41,14 @@ What the sandbox covers
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import os
+import queue
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -123,10 +129,11 @@ class RenderError(Exception):
 
 
 class ChromiumRenderer:
-    """One Chromium, started on first use and again whenever it is found dead.
+    """One Playwright driver and one Chromium, started on first use and again when found dead.
 
-    Renderers of a thread share that thread's Playwright driver (the sync API allows one
-    per thread); each owns its browser.
+    Playwright's sync API binds both to the thread that starts them and marks an event loop
+    as running there: use a renderer from one thread only. `render_html` keeps one on a
+    thread of its own, so that callers' threads (and their asyncio) stay clean.
     """
 
     def __init__(
@@ -134,6 +141,7 @@ class ChromiumRenderer:
     ) -> None:
         self.executable_path = executable_path
         self.args = args
+        self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self.launches = 0
 
@@ -147,24 +155,32 @@ class ChromiumRenderer:
     def _start(self) -> None:
         from playwright.sync_api import Error as PlaywrightError
 
-        self.close()
+        self._close_browser()
         try:
-            self._browser = self._launch(_playwright())
+            self._browser = self._launch()
         except PlaywrightError as exc:
             # The driver itself may be gone (killed with its children): start a new one.
             log.warning("launching Chromium failed (%s); restarting the Playwright driver", exc)
-            _stop_playwright()
-            self._browser = self._launch(_playwright())
+            self._stop_driver()
+            self._browser = self._launch()
         self.launches += 1
         log.info("started Chromium (launch %d in pid %d)", self.launches, os.getpid())
 
-    def _launch(self, playwright: Playwright) -> Browser:
-        return playwright.chromium.launch(
+    def _launch(self) -> Browser:
+        if self._playwright is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+        return self._playwright.chromium.launch(
             executable_path=self.executable_path, args=list(self.args), headless=True
         )
 
     def close(self) -> None:
-        """Stop the browser; safe to call on a dead or unstarted one."""
+        """Stop the browser and the driver; safe to call on dead or unstarted ones."""
+        self._close_browser()
+        self._stop_driver()
+
+    def _close_browser(self) -> None:
         from playwright.sync_api import Error as PlaywrightError
 
         browser, self._browser = self._browser, None
@@ -173,6 +189,16 @@ class ChromiumRenderer:
                 browser.close()
         except PlaywrightError as exc:
             log.warning("closing Chromium failed: %s", exc)
+
+    def _stop_driver(self) -> None:
+        from playwright.sync_api import Error as PlaywrightError
+
+        driver, self._playwright = self._playwright, None
+        try:
+            if driver is not None:
+                driver.stop()
+        except PlaywrightError as exc:
+            log.warning("stopping the Playwright driver failed: %s", exc)
 
     def render(self, html: str, settings: RenderSettings) -> Rendering:
         """Render once; a dead browser is restarted and the render retried once."""
@@ -282,53 +308,78 @@ def _decode_png(png: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-_driver: Playwright | None = None
-_shared: ChromiumRenderer | None = None
-_owner: tuple[int, int] | None = None
+class _RenderThread:
+    """A thread that owns this process's `ChromiumRenderer` and runs renders for callers."""
+
+    def __init__(self) -> None:
+        self.renderer = ChromiumRenderer()  # holds no Playwright object until first used
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="chromium", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            call, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call(self.renderer))
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+                future.set_exception(exc)
+        self.renderer.close()
+
+    def run(self, call: Callable[[ChromiumRenderer], Rendering]) -> Rendering:
+        future: Future[Rendering] = Future()
+        self._jobs.put((call, future))
+        return future.result()
+
+    def stop(self, timeout_s: float) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout_s)
 
 
-def _check_owner() -> None:
-    """Forget (never touch) a driver and browser inherited through fork or made elsewhere."""
-    global _driver, _shared, _owner
-    owner = (os.getpid(), threading.get_ident())
-    if _owner != owner:
-        _driver = _shared = None
-        _owner = owner
+_Job = tuple[Callable[[ChromiumRenderer], Rendering], "Future[Rendering]"]
+_lock = threading.Lock()
+_render_thread: _RenderThread | None = None
 
 
-def _playwright() -> Playwright:
-    """This process's (and thread's) Playwright driver, started on first use."""
-    global _driver
-    _check_owner()
-    if _driver is None:
-        from playwright.sync_api import sync_playwright
-
-        _driver = sync_playwright().start()
-    return _driver
+def _forget_inherited() -> None:
+    # A forked child has no render thread, only its parent's objects: never touch them.
+    global _lock, _render_thread
+    _lock = threading.Lock()
+    _render_thread = None
 
 
-def _stop_playwright() -> None:
-    from playwright.sync_api import Error as PlaywrightError
-
-    global _driver
-    _check_owner()
-    driver, _driver = _driver, None
-    try:
-        if driver is not None:
-            driver.stop()
-    except PlaywrightError as exc:
-        log.warning("stopping the Playwright driver failed: %s", exc)
+os.register_at_fork(after_in_child=_forget_inherited)
 
 
-def shared_renderer() -> ChromiumRenderer:
-    """This process's (and thread's) warm renderer."""
-    global _shared
-    _check_owner()
-    if _shared is None:
-        _shared = ChromiumRenderer()
-    return _shared
+def _shared_thread() -> _RenderThread:
+    global _render_thread
+    with _lock:
+        if _render_thread is None:
+            _render_thread = _RenderThread()
+        return _render_thread
 
 
 def render_html(html: str, settings: RenderSettings | None = None) -> Rendering:
     """Render `html` with this process's warm browser (see the module docstring)."""
-    return shared_renderer().render(html, settings or RenderSettings())
+    chosen = settings or RenderSettings()
+    return _shared_thread().run(lambda renderer: renderer.render(html, chosen))
+
+
+def browser_launches() -> int:
+    """How often this process's render thread has started Chromium (restarts included)."""
+    with _lock:
+        return 0 if _render_thread is None else _render_thread.renderer.launches
+
+
+def shutdown(timeout_s: float = 10.0) -> None:
+    """Stop this process's browser and driver; the next render starts them again."""
+    global _render_thread
+    with _lock:
+        thread, _render_thread = _render_thread, None
+    if thread is not None:
+        thread.stop(timeout_s)
+
+
+atexit.register(shutdown)

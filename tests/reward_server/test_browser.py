@@ -5,6 +5,7 @@ These tests start Debian's Chromium themselves (`/usr/bin/chromium`); they never
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import multiprocessing
@@ -17,12 +18,12 @@ import pytest
 from PIL import Image
 
 from reward_server.browser import (
-    ChromiumRenderer,
     RenderError,
     Rendering,
     RenderSettings,
+    browser_launches,
     render_html,
-    shared_renderer,
+    shutdown,
 )
 
 JS = RenderSettings(javascript=True)
@@ -217,15 +218,14 @@ def test_deeply_nested_page_finishes_or_times_out() -> None:
 
 
 def test_killed_browser_is_detected_and_restarted() -> None:
-    renderer = shared_renderer()
     assert render_html("<p>before</p>").text == "before"
-    launches = renderer.launches
+    launches = browser_launches()
     pids = _chromium_browser_pids()
     assert pids, "the warm browser should be a child of this process"
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     assert render_html("<p>after</p>").text == "after"
-    assert renderer.launches == launches + 1
+    assert browser_launches() == launches + 1
 
 
 def test_killed_playwright_driver_is_replaced() -> None:
@@ -244,15 +244,24 @@ def test_killed_playwright_driver_is_replaced() -> None:
     assert render_html("<p>after</p>").text == "after"
 
 
-def test_closed_renderer_restarts_on_next_use() -> None:
-    renderer = ChromiumRenderer()
-    try:
-        assert renderer.render("<p>one</p>", RenderSettings()).text == "one"
-        renderer.close()
-        assert renderer.render("<p>two</p>", RenderSettings()).text == "two"
-        assert renderer.launches == 2
-    finally:
-        renderer.close()
+def test_shutdown_then_render_starts_again() -> None:
+    assert render_html("<p>one</p>").text == "one"
+    shutdown()
+    assert browser_launches() == 0
+    assert not _chromium_browser_pids()
+    assert render_html("<p>two</p>").text == "two"
+    assert browser_launches() == 1
+
+
+def test_callers_thread_keeps_a_clean_event_loop() -> None:
+    # Playwright's sync API marks an event loop as running in its thread; renders happen on
+    # a thread of their own, so the caller can still run asyncio (the HTTP server does).
+    assert render_html("<p>x</p>").text == "x"
+
+    async def answer() -> int:
+        return 42
+
+    assert asyncio.run(answer()) == 42
 
 
 def _render_in_child(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

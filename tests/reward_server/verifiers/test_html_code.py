@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reward_server.browser import shared_renderer
+from reward_server.browser import browser_launches
 from reward_server.engine import Engine
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, ScoreItem
@@ -219,12 +219,12 @@ def test_endless_script_is_a_timeout_verdict() -> None:
 def test_killed_browser_is_restarted_between_verdicts() -> None:
     gold = page("article")
     assert compare(gold, gold, OPTS, CTX).score == 1.0
-    launches = shared_renderer().launches
+    launches = browser_launches()
     for pid in _chromium_browser_pids():
         os.kill(pid, signal.SIGKILL)
     html_code._render_reference.cache_clear()  # force both pages through the new browser
     assert compare(gold, gold, OPTS, CTX).score == 1.0
-    assert shared_renderer().launches == launches + 1
+    assert browser_launches() == launches + 1
 
 
 def test_text_similarity_edges() -> None:

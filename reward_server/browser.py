@@ -18,8 +18,9 @@ Contract
   `device_scale_factor = scale`, so Chromium itself downscales it (1280 CSS px at scale
   0.25 gives 320 pixels): cheaper than a full-size capture plus a resize, and the
   anti-aliased result is what the comparison wants.
-- A browser that crashed or was killed is detected (`is_connected()` false, or a
-  Playwright error after which it is) and restarted; the render is retried once.
+- A browser that crashed or was killed, or whose driver was, is detected
+  (`is_connected()` false, or a Playwright error after which the browser no longer opens
+  a context) and restarted; the render is retried once.
 
 What the sandbox covers
 - JavaScript is off by default (`javascript=True` enables it for a render).
@@ -79,6 +80,9 @@ LAUNCH_ARGS: tuple[str, ...] = (
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 
+# Largest screenshot (pixels) settings may ask for: 48 MB of RGB, whatever a request says.
+MAX_CAPTURE_PIXELS = 16_000_000
+
 # The innerText of the body (what a reader sees, without script/style or hidden nodes)
 # and the document's height. Runs in Playwright's utility world, so it works with the
 # page's JavaScript disabled.
@@ -110,6 +114,12 @@ class RenderSettings:
             raise ValueError("max_page_height must lie in viewport_height..32768")
         if not 0.05 <= self.scale <= 2.0:
             raise ValueError("scale must lie in 0.05..2.0 (device pixels per CSS pixel)")
+        pixels = self.viewport_width * self.max_page_height * self.scale**2
+        if pixels > MAX_CAPTURE_PIXELS:
+            raise ValueError(
+                f"a capture of {pixels:.0f} pixels is over {MAX_CAPTURE_PIXELS}: lower "
+                "scale or max_page_height"
+            )
         if self.navigation_timeout_s <= 0 or self.screenshot_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
 

@@ -289,6 +289,7 @@ def test_forked_worker_starts_its_own_browser() -> None:
         {"max_page_height": 100},  # below the viewport
         {"scale": 0.0},
         {"navigation_timeout_s": 0},
+        {"scale": 2.0, "max_page_height": 32768},  # a 2560 x 65536 capture
     ],
 )
 def test_settings_are_checked(kwargs: dict[str, float]) -> None:

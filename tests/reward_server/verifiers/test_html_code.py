@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from reward_server import registry
 from reward_server.browser import browser_launches
 from reward_server.engine import Engine
 from reward_server.settings import Settings
@@ -273,3 +274,18 @@ def test_hostile_pages_time_out_while_the_batch_is_fine() -> None:
     assert results["deep"].status in ("ok", "timeout")
     assert again.status == "ok" and again.reward == 1.0
     assert results["skeleton"].components["tag_jaccard"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"scale": 5.0},  # over the capture limit
+        {"visual_weight": -1.0},
+        {"visual_weight": 0.0, "text_weight": 0.0, "code_weight": 0.0},
+        {"max_html_chars": 0},
+        {"viewport_width": 100_000},
+    ],
+)
+def test_bad_options_are_refused_by_the_registry(options: dict[str, object]) -> None:
+    with pytest.raises(registry.OptionsError):
+        registry.build_options("html-code", options)

@@ -219,8 +219,11 @@ def bench_html_pool(args: argparse.Namespace) -> list[Row]:
         results = engine.score_sync(items)
         elapsed = time.perf_counter() - start
     bad = sum(r.status != "ok" for r in results)
-    note = f"{len(items)} items, {settings.workers} workers" + (f", {bad} not ok" if bad else "")
-    return [Row("html pool", "GRPO groups of 16", items_per_s=len(items) / elapsed, note=note)]
+    rate = len(items) / elapsed
+    note = f"{rate:.2f} items/s, {len(items)} items, {settings.workers} workers" + (
+        f", {bad} not ok" if bad else ""
+    )
+    return [Row("html pool", "GRPO groups of 16", items_per_s=rate, note=note)]
 
 
 # ---------------------------------------------------------------------------------------

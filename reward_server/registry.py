@@ -154,5 +154,14 @@ register(VerifierSpec("math-expressions", _V + "math_expressions",
                       "answers read as LaTeX."))
 
 # -- coding: SVG and HTML, rendered --
+register(VerifierSpec("svg-code", _V + "svg_code",
+                      "the reference SVG source (a list gives several acceptable drawings)",
+                      "Renders both SVGs (cairosvg, 336x336 on white): foreground-aware SSIM "
+                      "x foreground IoU, with the recipe's token/tag Jaccard weighted by it."))
+
+register(VerifierSpec("html-code", _V + "html_code",
+                      "the reference HTML page source (a list gives several acceptable pages)",
+                      "Renders both pages in headless Chromium: 0.45 screenshot similarity + "
+                      "0.45 visible-text similarity + 0.1 the recipe's token/tag Jaccard."))
 
 # -- end of table --

@@ -14,7 +14,7 @@ import types as pytypes
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,10 @@ class OptionsError(ValueError):
 
 
 def build_options(name: str, raw: dict[str, Any] | None) -> Any:
-    """The verifier's frozen `Options` from a request's `options` dict, validated."""
+    """The verifier's frozen `Options` from a request's `options` dict, validated.
+
+    Unknown keys are refused here (pydantic ignores extra keys of a dataclass).
+    """
     options_cls = get(name).load().Options
     known = {f.name for f in dataclasses.fields(options_cls)}
     for key in raw or {}:
@@ -85,7 +88,7 @@ _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 def _adapter(options_cls: type) -> TypeAdapter[Any]:
     if options_cls not in _ADAPTERS:
-        _ADAPTERS[options_cls] = TypeAdapter(options_cls, config=ConfigDict(extra="forbid"))
+        _ADAPTERS[options_cls] = TypeAdapter(options_cls)
     return _ADAPTERS[options_cls]
 
 

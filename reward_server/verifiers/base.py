@@ -8,7 +8,7 @@ from reward_server.extraction import extract_answer
 from reward_server.types import ItemContext
 
 
-def option(default: object, help: str) -> object:  # noqa: A002 - mirrors dataclass metadata
+def option(default: object, help: str) -> object:
     """A dataclass field with a default and the `help` text shown by `/answer-types`."""
     return field(default=default, metadata={"help": help})
 

@@ -1,0 +1,265 @@
+"""The worker engine: score a batch of items, nothing hangs, nothing is lost.
+
+Contract
+- Each item's `extract` runs in the calling process (cheap, linear-time text work); its
+  `compare` runs in a pool of worker processes (pebble) under a hard per-item timeout.
+  A worker that overruns is killed and replaced; that item gets status `timeout` and
+  reward 0; the rest of the batch is unaffected. A worker that dies (segfault, OOM kill)
+  gives `error`. An exception in a verifier gives `error` with its message.
+- Identical (answer type, extracted answer, reference, options, choices) keys are verified
+  once: across the batch, across concurrent batches (in-flight table), and across time
+  (the verdict cache). Results repeat the verdict with `cached: true`.
+- Results come back in request order, one per item, always the same shape.
+
+The sandbox covers time and crashes, not hostile system access: verifiers must not
+execute model output (none here does; rendering code blocks network and file access
+itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import importlib
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from reward_server import registry
+from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
+from reward_server.extraction import format_reward, think_has_box
+from reward_server.settings import Settings
+from reward_server.types import ItemContext, ScoreItem, ScoreResult, Verdict, canonical_json
+
+log = logging.getLogger(__name__)
+
+_Futures = dict[str, concurrent.futures.Future[Verdict]]
+
+SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
+
+
+def _preload(modules: tuple[str, ...]) -> None:
+    """Worker initializer: import the verifier modules once, not on the first item.
+
+    A module that fails to import must not take the pool down (pebble expires every
+    worker whose initializer raises): its items will report the import error instead.
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001
+            log.exception("could not preload verifier module %s", module)
+
+
+def _run_compare(
+    module: str, extracted: str, reference: Any, options: Any, context: ItemContext
+) -> Verdict:
+    """What a worker runs for one item."""
+    verdict = importlib.import_module(module).compare(extracted, reference, options, context)
+    if not isinstance(verdict, Verdict):
+        raise TypeError(f"{module}.compare returned {type(verdict).__name__}, not Verdict")
+    return verdict
+
+
+@dataclass
+class _Pending:
+    """An item waiting for a verdict: everything needed to compose its result."""
+
+    index: int
+    item: ScoreItem
+    options: Any
+    extracted: str
+    key: str
+    cached_verdict: Verdict | None = None
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None, cache: VerdictCache | None = None):
+        self.settings = settings or Settings()
+        self.cache: VerdictCache = cache if cache is not None else LRUVerdictCache(
+            self.settings.cache_size
+        )
+        self._lock = threading.Lock()
+        self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
+        self._pool = self._new_pool()
+
+    # -- pool -----------------------------------------------------------------------------
+
+    def _new_pool(self) -> ProcessPool:
+        modules = tuple(sorted({registry.get(name).module for name in registry.names()}))
+        return ProcessPool(
+            max_workers=self.settings.workers, initializer=_preload, initargs=(modules,)
+        )
+
+    def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
+        """The future verdict for a key, sharing one already in flight."""
+        with self._lock:
+            future = self._inflight.get(pending.key)
+            if future is not None:
+                return future
+            if not self._pool.active:
+                log.warning("worker pool was stopped; starting a new one")
+                self._pool = self._new_pool()
+            future = self._pool.schedule(
+                _run_compare,
+                args=(
+                    registry.get(pending.item.answer_type).module,
+                    pending.extracted,
+                    pending.item.answer,
+                    pending.options,
+                    pending.item.context,
+                ),
+                timeout=self.settings.item_timeout_s,
+            )
+            self._inflight[pending.key] = future
+        future.add_done_callback(lambda _f, key=pending.key: self._forget(key))
+        return future
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._inflight.pop(key, None)
+
+    def close(self) -> None:
+        self._pool.stop()
+        self._pool.join(timeout=10)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            inflight = len(self._inflight)
+        return {
+            "workers": self.settings.workers,
+            "pool_active": bool(self._pool.active),
+            "inflight": inflight,
+            "item_timeout_s": self.settings.item_timeout_s,
+            "cache": self.cache.stats(),
+        }
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def score_sync(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
+        results, pending, futures = self._start(items)
+        concurrent.futures.wait(futures.values())
+        return self._collect(results, pending, futures)
+
+    async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
+        results, pending, futures = await asyncio.to_thread(self._start, items)
+        if futures:
+            # gather with return_exceptions: failures are read from the futures below
+            await asyncio.gather(
+                *(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True
+            )
+        return self._collect(results, pending, futures)
+
+    def _start(
+        self, items: Sequence[ScoreItem]
+    ) -> tuple[list[ScoreResult | None], list[_Pending], _Futures]:
+        """Extract every answer, answer what needs no worker, schedule the rest."""
+        results: list[ScoreResult | None] = [None] * len(items)
+        pending: list[_Pending] = []
+        futures: _Futures = {}
+        for index, item in enumerate(items):
+            prepared = self._prepare(index, item)
+            if isinstance(prepared, ScoreResult):
+                results[index] = prepared
+                continue
+            pending.append(prepared)
+            if prepared.key in futures:
+                continue
+            cached = self.cache.get(prepared.key)
+            if cached is not None:
+                prepared.cached_verdict = cached
+                continue
+            futures[prepared.key] = self._schedule(prepared)
+        return results, pending, futures
+
+    def _collect(
+        self,
+        results: list[ScoreResult | None],
+        pending: list[_Pending],
+        futures: _Futures,
+    ) -> list[ScoreResult]:
+        """Results for the scheduled items; repeats of a key in the batch are `cached`."""
+        verified: set[str] = set()
+        for entry in pending:
+            if entry.cached_verdict is not None:
+                results[entry.index] = self._finish(entry, entry.cached_verdict, cached=True)
+                continue
+            repeat = entry.key in verified
+            verified.add(entry.key)
+            verdict = _verdict_of(futures[entry.key])
+            results[entry.index] = self._finish(entry, verdict, cached=repeat)
+        return [r for r in results if r is not None]
+
+    def _prepare(self, index: int, item: ScoreItem) -> _Pending | ScoreResult:
+        try:
+            spec = registry.get(item.answer_type)
+            options = registry.build_options(item.answer_type, item.options)
+            extracted = spec.load().extract(item.response, options, item.context)
+        except (KeyError, registry.OptionsError) as exc:
+            return self._error_result(item, str(exc).strip("'\""))
+        except Exception as exc:  # noqa: BLE001 - a bad extract must not take the batch down
+            log.exception("extract failed for item %d (%s)", index, item.answer_type)
+            return self._error_result(item, f"extract failed: {type(exc).__name__}: {exc}")
+        if extracted is None:
+            return self._compose(item, options, None, Verdict(0.0, status="no_answer",
+                                                            message="no answer found"), False)
+        key = verdict_key(
+            item.answer_type,
+            extracted,
+            canonical_json(item.answer),
+            canonical_json(dataclasses.asdict(options)),
+            canonical_json(item.choices),
+        )
+        return _Pending(index, item, options, extracted, key)
+
+    def _finish(self, entry: _Pending, verdict: Verdict, cached: bool) -> ScoreResult:
+        if verdict.status == "ok" and not cached:
+            self.cache.put(entry.key, verdict)
+        return self._compose(entry.item, entry.options, entry.extracted, verdict, cached)
+
+    def _compose(
+        self, item: ScoreItem, options: Any, extracted: str | None, verdict: Verdict, cached: bool
+    ) -> ScoreResult:
+        fmt = format_reward(item.response, item.context.chain_of_thought)
+        components = dict(verdict.components)
+        if verdict.status != "ok":
+            return ScoreResult(item.id, 0.0, 0.0, fmt, components, extracted, verdict.status,
+                               verdict.message, cached)
+        acc = min(1.0, max(0.0, float(verdict.score)))
+        reward = acc
+        if item.problem_type == SPATIAL_PROBLEM_TYPE:
+            bonus = self.settings.spatial_bonus if think_has_box(item.response) else 0.0
+            components["spatial_bonus"] = bonus
+            reward += bonus
+        weight = options.format_weight
+        reward += (self.settings.format_weight if weight is None else weight) * fmt
+        return ScoreResult(item.id, reward, acc, fmt, components, extracted, "ok", None, cached)
+
+    def _error_result(self, item: ScoreItem, message: str) -> ScoreResult:
+        fmt = format_reward(item.response, item.context.chain_of_thought)
+        return ScoreResult(item.id, 0.0, 0.0, fmt, {}, None, "error", message, False)
+
+
+def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:
+    """The verdict of a finished future; failures become `timeout` or `error` verdicts."""
+    try:
+        return future.result()
+    except TimeoutError:
+        return Verdict(0.0, status="timeout", message="verifier exceeded the item timeout")
+    except ProcessExpired as exc:
+        return Verdict(0.0, status="error", message=f"verifier worker died: {exc}")
+    except concurrent.futures.CancelledError:
+        return Verdict(0.0, status="error", message="verification was cancelled")
+    except Exception as exc:  # noqa: BLE001 - the verifier raised: report it on this item only
+        return Verdict(0.0, status="error", message=f"{type(exc).__name__}: {exc}")

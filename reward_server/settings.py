@@ -1,0 +1,42 @@
+"""The service's one configuration object, read from `REWARD_*` environment variables.
+
+Every default lives here and only here; the README's settings table is generated from
+this class (`python -m services.cli settings`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REWARD_", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server binds.")
+    workers: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        ge=1,
+        description="Verifier worker processes (default: one per CPU core).",
+    )
+    item_timeout_s: float = Field(
+        5.0, gt=0, description="Hard limit per item; an overrunning worker is killed."
+    )
+    max_items: int = Field(4096, ge=1, description="Most items in one request (else 413).")
+    max_response_chars: int = Field(
+        1_000_000, ge=1, description="Longest `response` or `answer` text accepted (else 413)."
+    )
+    cache_size: int = Field(
+        100_000, ge=0, description="Verdicts kept in the in-process LRU cache (0 disables)."
+    )
+    format_weight: float = Field(
+        0.0, description="Weight of format_reward blended into reward (the recipe uses 0)."
+    )
+    spatial_bonus: float = Field(
+        0.5,
+        description="Added to spatial-reasoning rewards when a <think> block states a box "
+        "(the recipe's bonus).",
+    )

@@ -1,0 +1,30 @@
+"""Suite-wide fixtures: test-only answer types and a small engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from reward_server import registry
+from reward_server.engine import Engine
+from reward_server.settings import Settings
+
+FAKE = "test-fake"
+
+
+@pytest.fixture(scope="session")
+def fake_answer_type() -> Iterator[str]:
+    """Registers `test-fake` (tests/reward_server/fake_verifiers.py) for the session."""
+    registry.register(
+        registry.VerifierSpec(FAKE, "tests.reward_server.fake_verifiers", "anything",
+                              "test verifier: sleeps, crashes or raises on demand")
+    )
+    yield FAKE
+    registry.unregister(FAKE)
+
+
+@pytest.fixture(scope="module")
+def engine(fake_answer_type: str) -> Iterator[Engine]:
+    with Engine(Settings(workers=2, item_timeout_s=1.5, cache_size=1000)) as eng:
+        yield eng

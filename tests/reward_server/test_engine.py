@@ -1,0 +1,124 @@
+"""The worker engine: timeouts kill only the overrunning item, faults stay per item,
+identical answers are verified once, results keep request order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from reward_server.cache import LRUVerdictCache
+from reward_server.engine import Engine
+from reward_server.settings import Settings
+from reward_server.types import ScoreItem, Verdict
+
+
+def item(answer: str, reference: str = "7", **kw: object) -> ScoreItem:
+    return ScoreItem(answer_type=kw.pop("answer_type", "test-fake"),  # type: ignore[arg-type]
+                     response=f"<answer>{answer}</answer>", answer=reference, **kw)  # type: ignore[arg-type]
+
+
+def test_slow_verifier_times_out_alone_and_worker_is_replaced(engine: Engine) -> None:
+    batch = [item("7", id="a"), item("sleep:30", id="slow"), item("8", id="b"), item("7", "7")]
+    results = engine.score_sync(batch)
+    assert [r.id for r in results] == ["a", "slow", "b", None]
+    assert results[1].status == "timeout" and results[1].reward == 0.0
+    assert results[1].error and "timeout" in results[1].error
+    assert results[0].status == "ok" and results[0].reward == 1.0
+    assert results[2].status == "ok" and results[2].reward == 0.0
+    # the pool was not poisoned: a fresh batch is verified by live workers
+    again = engine.score_sync([item("9", "9"), item("sleep:0.01", "x")])
+    assert [r.status for r in again] == ["ok", "ok"]
+    assert engine.health()["pool_active"] is True
+
+
+def test_timeouts_are_not_cached(engine: Engine) -> None:
+    first = engine.score_sync([item("sleep:20", "nocache")])[0]
+    second = engine.score_sync([item("sleep:20", "nocache")])[0]
+    assert first.status == second.status == "timeout"
+    assert second.cached is False
+
+
+def test_crash_and_exception_are_per_item_errors(engine: Engine) -> None:
+    results = engine.score_sync([item("crash"), item("raise"), item("7")])
+    assert results[0].status == "error" and "died" in (results[0].error or "")
+    assert results[1].status == "error" and "deliberate failure" in (results[1].error or "")
+    assert results[2].status == "ok" and results[2].reward == 1.0
+
+
+def test_group_of_identical_answers_is_verified_once(engine: Engine) -> None:
+    group = [item("42", "42", id=str(i)) for i in range(16)]
+    results = engine.score_sync(group)
+    assert [r.cached for r in results] == [False] + [True] * 15
+    assert len({r.components["pid"] for r in results}) == 1  # one worker computed it
+    assert all(r.reward == 1.0 for r in results)
+    assert all(r.cached for r in engine.score_sync(group))  # and the cache keeps it
+
+
+def test_cache_key_includes_reference_and_options(engine: Engine) -> None:
+    a, b, c = engine.score_sync(
+        [item("5", "5"), item("5", "6"), item("5", "6", options={"bonus": 0.25})]
+    )
+    assert (a.reward, b.reward, c.reward) == (1.0, 0.0, 0.25)
+    assert not b.cached and not c.cached
+
+
+def test_no_answer_and_unknown_type_and_bad_option(engine: Engine) -> None:
+    no_tag = ScoreItem(answer_type="test-fake", response="7", answer="7")
+    results = engine.score_sync(
+        [no_tag, item("7", answer_type="nope"), item("7", options={"colour": "red"})]
+    )
+    assert results[0].status == "no_answer" and results[0].reward == 0.0
+    assert results[0].extracted is None
+    assert results[1].status == "error" and "known:" in (results[1].error or "")
+    assert results[2].status == "error" and "colour" in (results[2].error or "")
+
+
+def test_lenient_extraction_option(engine: Engine) -> None:
+    lenient = ScoreItem(answer_type="test-fake", response="so the answer is \\boxed{7}",
+                        answer="7", options={"strict_tags": False})
+    result = engine.score_sync([lenient])[0]
+    assert result.extracted == "7" and result.reward == 1.0
+
+
+def test_spatial_bonus_and_format_weight(engine: Engine) -> None:
+    cot = "<think>the cup is at [10, 20, 30, 40]</think><answer>7</answer>"
+    spatial = ScoreItem(answer_type="test-fake", response=cot, answer="7",
+                        problem_type="spatial-reasoning", prompt_type="cot")
+    no_box = ScoreItem(answer_type="test-fake", response="<think>x</think><answer>7</answer>",
+                       answer="7", problem_type="spatial-reasoning", prompt_type="cot")
+    weighted = ScoreItem(answer_type="test-fake", response="<answer>1</answer>", answer="7",
+                         prompt_type="normal", options={"format_weight": 0.5})
+    r_spatial, r_no_box, r_weighted = engine.score_sync([spatial, no_box, weighted])
+    assert r_spatial.reward == 1.5 and r_spatial.components["spatial_bonus"] == 0.5
+    assert r_no_box.reward == 1.0 and r_no_box.format_reward == 1.0
+    assert r_weighted.acc_reward == 0.0 and r_weighted.format_reward == 1.0
+    assert r_weighted.reward == 0.5
+
+
+def test_thousand_items_keep_request_order(engine: Engine) -> None:
+    batch = [item(str(i % 37), str(i % 5), id=f"i{i}") for i in range(1000)]
+    results = engine.score_sync(batch)
+    assert [r.id for r in results] == [f"i{i}" for i in range(1000)]
+    assert [r.reward for r in results] == [float(i % 37 == i % 5) for i in range(1000)]
+
+
+def test_async_score_matches_sync(engine: Engine) -> None:
+    batch = [item(str(i % 3), "1", id=str(i)) for i in range(20)]
+    sync = engine.score_sync(batch)
+    async_results = asyncio.run(engine.score(batch))
+    assert [r.reward for r in async_results] == [r.reward for r in sync]
+
+
+def test_lru_cache_evicts_oldest() -> None:
+    cache = LRUVerdictCache(2)
+    cache.put("a", Verdict(1.0))
+    cache.put("b", Verdict(0.5))
+    assert cache.get("a") is not None  # a is now the most recent
+    cache.put("c", Verdict(0.0))
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    assert cache.stats()["size"] == 2
+
+
+def test_engine_without_cache_recomputes(fake_answer_type: str) -> None:
+    with Engine(Settings(workers=1, cache_size=0)) as eng:
+        eng.score_sync([item("3", "3")])
+        assert eng.score_sync([item("3", "3")])[0].cached is False

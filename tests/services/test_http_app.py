@@ -1,0 +1,117 @@
+"""The HTTP contract: thin routes, 4xx that name the item and field, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reward_server import registry
+from reward_server.settings import Settings
+from services.http import build_app
+
+
+@pytest.fixture(scope="module")
+def client(fake_answer_type: str) -> Iterator[TestClient]:
+    settings = Settings(workers=2, item_timeout_s=1.5, max_items=50, max_response_chars=1000)
+    with TestClient(build_app(settings)) as test_client:
+        yield test_client
+
+
+def fake(response: str, answer: object = "7", **kw: object) -> dict[str, object]:
+    return {"answer_type": "test-fake", "response": response, "answer": answer, **kw}
+
+
+def test_score_returns_results_in_order_with_the_full_shape(client: TestClient) -> None:
+    body = {"items": [fake("<answer>7</answer>", id="x"), fake("nothing"),
+                      fake("<answer>sleep:30</answer>", id=5)]}
+    response = client.post("/score", json=body)
+    assert response.status_code == 200
+    ok, missing, slow = response.json()["results"]
+    assert ok == {"id": "x", "reward": 1.0, "acc_reward": 1.0, "format_reward": 1.0,
+                  "components": ok["components"], "extracted": "7", "status": "ok",
+                  "error": None, "cached": False}
+    assert missing["status"] == "no_answer" and missing["reward"] == 0.0
+    assert slow["status"] == "timeout" and slow["id"] == "5"
+
+
+def test_empty_batch_is_fine(client: TestClient) -> None:
+    response = client.post("/score", json={"items": []})
+    assert response.status_code == 200 and response.json() == {"results": []}
+
+
+def test_missing_field_names_item_index_and_field(client: TestClient) -> None:
+    body = {"items": [fake("<answer>7</answer>"), {"answer_type": "test-fake", "answer": "7"}]}
+    response = client.post("/score", json=body)
+    assert response.status_code == 422
+    payload = response.json()
+    assert payload["detail"][0]["loc"] == ["body", "items", 1, "response"]
+    assert payload["message"].startswith("items[1].response")
+
+
+def test_wrong_type_is_422(client: TestClient) -> None:
+    response = client.post("/score", json={"items": [fake(["not", "a", "string"])]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:4] == ["body", "items", 0, "response"]
+
+
+def test_unknown_answer_type_lists_the_known_ones(client: TestClient) -> None:
+    body = {"items": [fake("<answer>7</answer>"), {**fake("x"), "answer_type": "poetry"}]}
+    response = client.post("/score", json=body)
+    assert response.status_code == 422
+    payload = response.json()
+    assert payload["detail"][0]["loc"] == ["body", "items", 1, "answer_type"]
+    for name in registry.names():
+        assert name in payload["message"]
+
+
+def test_unknown_option_is_422_with_its_name(client: TestClient) -> None:
+    body = {"items": [fake("<answer>7</answer>", options={"bonus": 0.1}),
+                      fake("<answer>7</answer>", options={"colour": 1})]}
+    response = client.post("/score", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "items", 1, "options", "colour"]
+
+
+def test_bad_option_value_is_422(client: TestClient) -> None:
+    response = client.post("/score", json={"items": [fake("x", options={"bonus": "lots"})]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:5] == ["body", "items", 0, "options", "bonus"]
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    response = client.post("/score", content=b'{"items": [', headers={"content-type":
+                                                                      "application/json"})
+    assert response.status_code == 422
+
+
+def test_too_many_items_is_413(client: TestClient) -> None:
+    response = client.post("/score", json={"items": [fake("x")] * 51})
+    assert response.status_code == 413
+    assert "REWARD_MAX_ITEMS" in response.json()["message"]
+
+
+def test_too_long_response_is_413_naming_the_item(client: TestClient) -> None:
+    response = client.post("/score", json={"items": [fake("x"), fake("y" * 1001)]})
+    assert response.status_code == 413
+    assert "items[1].response" in response.json()["message"]
+
+
+def test_health_reports_the_pool(client: TestClient) -> None:
+    payload = client.get("/health").json()
+    assert payload["status"] == "ok" and payload["workers"] == 2 and payload["pool_active"]
+
+
+def test_answer_types_lists_the_registry_with_option_defaults(client: TestClient) -> None:
+    rows = {row["name"]: row for row in client.get("/answer-types").json()["answer_types"]}
+    assert set(rows) == set(registry.names())
+    assert rows["test-fake"]["options"]["bonus"]["default"] == 0.0
+    assert rows["test-fake"]["options"]["strict_tags"]["default"] is True
+
+
+def test_openapi_enum_is_the_registry(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    item = schema["components"]["schemas"]["ScoreItem"]
+    assert set(item["properties"]["answer_type"]["enum"]) == set(registry.names())
+    assert client.get("/docs").status_code == 200

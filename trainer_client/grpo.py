@@ -7,7 +7,7 @@ unit-tested on hand-made tensors. The training loop composes them in this order:
    (RECIPE.md, "Reward shaping before advantages").
 2. ``group_normalize``: per prompt group of ``group_size`` rollouts,
    ``(r - mean_g) / (std_g + eps)`` -- the group-relative baseline of GRPO
-   (Shao et al. 2024, "DeepSeekMath", eq. 3). ``std_g`` is the unbiased sample std, as
+   (Shao et al. 2024, "DeepSeekMath", outcome supervision). ``std_g`` is the unbiased sample std, as
    in TRL's ``GRPOTrainer``. Groups whose rewards are all equal get advantage 0 and are
    reported by ``zero_signal_groups``.
 3. ``batch_normalize``: advantages re-centred and re-scaled over the whole batch

@@ -6,9 +6,9 @@ unit-tested on hand-made tensors. The training loop composes them in this order:
 1. ``shape_rewards``: ``(r - bias) * scale`` with the recipe's defaults bias 0.5, scale 10
    (RECIPE.md, "Reward shaping before advantages").
 2. ``group_normalize``: per prompt group of ``group_size`` rollouts,
-   ``(r - mean_g) / (std_g + eps)`` -- the group-relative baseline of GRPO
-   (Shao et al. 2024, "DeepSeekMath", outcome supervision). ``std_g`` is the unbiased sample std, as
-   in TRL's ``GRPOTrainer``. Groups whose rewards are all equal get advantage 0 and are
+   ``(r - mean_g) / (std_g + eps)`` -- the group-relative baseline of GRPO (Shao et al.
+   2024, "DeepSeekMath", outcome supervision). ``std_g`` is the unbiased sample std, as in
+   TRL's ``GRPOTrainer``. Groups whose rewards are all equal get advantage 0 and are
    reported by ``zero_signal_groups``.
 3. ``batch_normalize``: advantages re-centred and re-scaled over the whole batch
    (the recipe normalizes advantages per batch, as AReaL's ``adv_norm`` does).

@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from PIL import Image
@@ -160,7 +160,7 @@ class Policy:
         prompts: list[PromptInputs],
         suffixes: list[torch.Tensor] | None = None,
         *,
-        padding_side: str = "right",
+        padding_side: Literal["left", "right"] = "right",
     ) -> dict[str, torch.Tensor]:
         """Collate prompts (each followed by its suffix tokens, if given) into model kwargs.
 
@@ -169,14 +169,15 @@ class Policy:
         """
         suffixes = suffixes or [torch.empty(0, dtype=torch.long)] * len(prompts)
         rows = [
-            torch.cat([p.input_ids, s.to(p.input_ids.device)]) for p, s in zip(prompts, suffixes)
+            torch.cat([p.input_ids, s.to(p.input_ids.device)])
+            for p, s in zip(prompts, suffixes, strict=True)
         ]
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
         extras: dict[str, list[torch.Tensor]] = {}
         aligned: dict[str, torch.Tensor] = {}
-        for i, (row, prompt) in enumerate(zip(rows, prompts)):
+        for i, (row, prompt) in enumerate(zip(rows, prompts, strict=True)):
             cols = slice(0, len(row)) if padding_side == "right" else slice(width - len(row), width)
             input_ids[i, cols] = row
             attention_mask[i, cols] = 1
@@ -221,7 +222,7 @@ class Policy:
         ]
         prompts = [prompt for prompt, _ in pairs]
         completions = [completion.reshape(-1).long().cpu() for _, completion in pairs]
-        inputs = self.model_inputs(prompts, completions, padding_side="right")
+        inputs: dict[str, Any] = self.model_inputs(prompts, completions, padding_side="right")
         width = inputs["input_ids"].shape[1]
         prompt_lens = torch.tensor([len(p) for p in prompts])
         lengths = torch.tensor([len(c) for c in completions])
@@ -302,7 +303,7 @@ def load_policy(
     if tokenizer.pad_token is None:
         # Padding positions are masked out; any id works, EOS is what base models have.
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(target)
+    model = model.to(target)  # type: ignore[arg-type]  # transformers' stub types `to` oddly
     return Policy(
         model=model,
         tokenizer=tokenizer,

@@ -183,7 +183,7 @@ class VLLMEngine:
         # policy's tensors directly instead of serialising them to a subprocess.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         try:
-            import vllm
+            import vllm  # type: ignore[import-not-found]  # optional extra
         except ImportError as exc:
             raise ImportError(
                 "the vllm rollout engine needs vLLM: pip install 'reward-server[vllm]'"

@@ -55,13 +55,15 @@ _SPECIAL_TOKENS = [PAD_TOKEN, "<|im_start|>", EOS_TOKEN, IMAGE_TOKEN]
 _TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
 
 VOCAB_SIZE = 512
-# Language model: small enough that a GRPO step on CPU takes well under a second.
+# Language model: small enough that a GRPO step on CPU takes well under a second. Head
+# size 32 (64 / 2 heads), the smallest vLLM's attention kernels accept, so the same tiny
+# model also exercises the vLLM engine on a GPU.
 _TEXT_DIMS = {
     "hidden_size": 64,
     "intermediate_size": 128,
     "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
     "max_position_embeddings": 1024,
 }
 # Vision tower: 28x28 images in 14x14 patches -> 4 image tokens per image.
@@ -191,7 +193,7 @@ def build_tiny_vlm(out_dir: str | Path, seed: int = 0) -> Path:
         "hidden_size": 32,
         "intermediate_size": 64,
         "num_hidden_layers": 1,
-        "num_attention_heads": 2,
+        "num_attention_heads": 1,
         "image_size": _IMAGE_SIZE,
         "patch_size": _PATCH_SIZE,
     }

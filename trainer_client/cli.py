@@ -5,6 +5,7 @@
     trainer-client train --stage 1|2 --config FILE [--resume] [--set key=value ...]
     trainer-client eval --model M --data IN [--reward-url URL]
     trainer-client plot RUN_DIR [RUN_DIR ...] [--out PNG]
+    trainer-client warmup --model M --data IN --out DIR [--steps N]   # tiny models only
 
 Rewards always come from a running reward server (`reward-server serve`).
 """
@@ -65,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="mean reward and Pass@1 per source")
     _sampling_arguments(evaluate, samples=1, temperature=0.0)
     evaluate.add_argument("--out", help="also write per-source numbers as JSON here")
+
+    warmup = commands.add_parser(
+        "warmup", help="supervised format warm-up of a tiny model ('<answer>GOLD</answer>')"
+    )
+    warmup.add_argument("--model", required=True, help="model folder or hub id")
+    warmup.add_argument("--data", required=True, nargs="+", help="rows whose golds are targets")
+    warmup.add_argument("--out", required=True, help="folder to save the warmed-up model in")
+    warmup.add_argument("--steps", type=int, default=30)
+    warmup.add_argument("--lr", type=float, default=1e-2)
+    warmup.add_argument("--batch-size", type=int, default=8)
+    warmup.add_argument("--seed", type=int, default=0)
+    warmup.add_argument("--device", default=None)
 
     plot = commands.add_parser("plot", help="PNG of reward, response length, clip fraction")
     plot.add_argument("run_dirs", nargs="+", help="run folder(s) with metrics.jsonl, in order")
@@ -156,7 +169,30 @@ def run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"curate": run_curate, "train": run_train, "eval": run_eval, "plot": run_plot}
+def run_warmup(args: argparse.Namespace) -> int:
+    from trainer_client.checkpoint import seed_everything
+    from trainer_client.data import load_rows
+    from trainer_client.policy import load_policy
+    from trainer_client.train import supervised_warmup
+
+    if args.steps < 1:
+        raise SystemExit("warmup: --steps must be at least 1")
+    seed_everything(args.seed)
+    dataset = load_rows(args.data)
+    policy = load_policy(args.model, args.device)
+    losses = supervised_warmup(policy, dataset.rows, args.steps, args.lr, args.batch_size,
+                               args.seed)
+    print(f"warm-up loss {losses[0]:.3f} -> {losses[-1]:.3f}; saved to {policy.save(args.out)}")
+    return 0
+
+
+COMMANDS = {
+    "curate": run_curate,
+    "train": run_train,
+    "eval": run_eval,
+    "plot": run_plot,
+    "warmup": run_warmup,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,7 +81,9 @@ class GRPOConfig:
         1, "Optimizer steps per rollout batch; >1 makes the ratio clip matter (old log-probs "
         "are recomputed once before the first)."
     )
-    micro_batch_size: int = _field(4, "Sequences per forward/backward pass (gradient accumulation).")
+    micro_batch_size: int = _field(
+        4, "Sequences per forward/backward pass (gradients accumulate over them)."
+    )
     # -- optimizer --
     lr: float = _field(2e-6, "AdamW learning rate.")
     weight_decay: float = _field(0.01, "AdamW weight decay.")
@@ -100,6 +102,9 @@ class GRPOConfig:
         "format; 0 = off (the recipe starts from an instruction-tuned model)."
     )
     sft_warmup_lr: float = _field(1e-3, "Learning rate of the supervised warm-up.")
+    sft_warmup_data: list[str] = field(default_factory=list, metadata=_help(
+        "Rows for the warm-up (their golds are the targets); empty = the stage's own rows."
+    ))
     log_tensorboard: bool = _field(True, "Also write TensorBoard events when it is installed.")
 
     stage: typing.ClassVar[int] = 0
@@ -114,6 +119,8 @@ class GRPOConfig:
             raise ConfigError("group_size must be at least 2: GRPO compares responses in a group")
         if isinstance(self.data, str):
             self.data = [self.data]
+        if isinstance(self.sft_warmup_data, str):
+            self.sft_warmup_data = [self.sft_warmup_data]
         if self.temperature <= 0:
             raise ConfigError("temperature must be > 0 for GRPO sampling (1.0 in the recipe)")
         if not 0 < self.top_p <= 1:
@@ -204,11 +211,23 @@ def config_from_dict(stage: int, values: dict[str, Any]) -> GRPOConfig:
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(
-            f"unknown key(s) {', '.join(unknown)} for stage {stage}; known: {', '.join(sorted(known))}"
+            f"unknown key(s) {', '.join(unknown)} for stage {stage}; "
+            f"known: {', '.join(sorted(known))}"
         )
+    values = {name: _coerce(name, value) for name, value in values.items()}
     for name, value in values.items():
         _check_type(name, value, known[name].type)
     return cls(**values)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """YAML 1.1 reads `2e-6` (no dot) as a string; take it as the float it was meant as."""
+    if isinstance(value, str) and _resolved_hint(name, None) in (float, float | None):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def load_config(path: str | Path, stage: int, overrides: list[str] | None = None) -> GRPOConfig:
@@ -248,7 +267,7 @@ def _check_type(name: str, value: Any, annotation: Any) -> None:
 
 
 def _resolved_hint(name: str, annotation: Any) -> Any:
-    if isinstance(annotation, str):
+    if annotation is None or isinstance(annotation, str):
         for cls in STAGES.values():
             hints = _HINTS.setdefault(cls, typing.get_type_hints(cls))
             if name in hints:

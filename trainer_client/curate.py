@@ -152,7 +152,8 @@ def histogram(values: Sequence[float], bins: int = 10) -> str:
     for i, count in enumerate(counts):
         low, high = i / bins, (i + 1) / bins
         closing = "]" if i == bins - 1 else ")"
-        lines.append(f"[{low:.1f}, {high:.1f}{closing}  {count:6d}  {'#' * round(40 * count / peak)}")
+        bar = "#" * round(40 * count / peak)
+        lines.append(f"[{low:.1f}, {high:.1f}{closing}  {count:6d}  {bar}")
     if above:
         lines.append(f"(1.0, 1.5]  {above:6d}  {'#' * round(40 * above / peak)}")
     return "\n".join(lines)

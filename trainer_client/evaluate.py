@@ -123,11 +123,13 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned text table (numbers to 3 decimals)."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     for row in cells:
-        out.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                             enumerate(zip(row, widths))))
+        # first column (names) left-aligned, numbers right-aligned
+        padded = [c.rjust(w) if i else c.ljust(w)
+                  for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        out.append("  ".join(padded))
     return "\n".join(out)
 
 

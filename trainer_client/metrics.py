@@ -7,6 +7,7 @@ member so TensorBoard groups them:
   `acc_reward/mean`, `format_reward/mean`, `component/<name>` (means of the verifiers'
   named components), `unscored` (items with status timeout/error, left out);
 - `response_length/mean`, `response_length/max` (tokens), `truncated_fraction`;
+- `prompts/answer_only`, `prompts/chain_of_thought`: the batch's mix (stage 2 mixes);
 - `groups`, `zero_signal_groups` (groups whose rewards are all equal: no GRPO signal);
 - update: `loss`, `clip_fraction`, `approx_kl`, `kl_ref`, `entropy`, `grad_norm`, `lr`;
 - time: `time/rollout_s`, `time/scoring_s`, `time/update_s`.

@@ -50,7 +50,8 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
     sources = sorted({k for r in records for k in r if k.startswith(_SOURCE_PREFIX)} - _NOT_SOURCES)
     if len(sources) > 1:
         for key in sources:
-            reward_ax.plot(*_series(records, key), label=key.removeprefix(_SOURCE_PREFIX), alpha=0.8)
+            label = key.removeprefix(_SOURCE_PREFIX)
+            reward_ax.plot(*_series(records, key), label=label, alpha=0.8)
     reward_ax.set_title("reward (mean over scored responses)")
     reward_ax.legend(fontsize=8)
 
@@ -66,7 +67,7 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
 
     steps, zero = _series(records, "zero_signal_groups")
     _, groups = _series(records, "groups")
-    signal_ax.plot(steps, [z / g if g else 0.0 for z, g in zip(zero, groups)],
+    signal_ax.plot(steps, [z / g if g else 0.0 for z, g in zip(zero, groups, strict=True)],
                    label="zero-signal groups")
     signal_ax.plot(*_series(records, "unscored"), label="unscored items", alpha=0.7)
     signal_ax.set_title("groups without signal (share), unscored items")

@@ -104,7 +104,8 @@ class RewardClient:
     ) -> list[dict[str, Any]]:
         if not items:
             return []
-        chunks = [list(items[i : i + self.batch_size]) for i in range(0, len(items), self.batch_size)]
+        size = self.batch_size
+        chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
         limiter = asyncio.Semaphore(self.max_concurrency)
         bar = tqdm(total=len(items), desc=desc, unit="item", disable=not self.progress, leave=False)
         async with self._client() as client:

@@ -110,7 +110,7 @@ def supervised_warmup(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     if losses:
         log.info("format warm-up: loss %.3f -> %.3f", losses[0], losses[-1])
     return losses
@@ -179,12 +179,16 @@ class GRPOTrainer:
 
         lengths = [len(r.completion_ids) for r in rollouts]
         sources = [rows[r.prompt_index].source for r in rollouts]
+        truncated = sum(r.finish_reason == "length" for r in rollouts)
+        answer_only = sum(row.answer_only for row in rows)
         return {
             "step": step + 1,
             **reward_metrics(results, sources),
             "response_length/mean": sum(lengths) / len(lengths),
             "response_length/max": max(lengths),
-            "truncated_fraction": sum(r.finish_reason == "length" for r in rollouts) / len(rollouts),
+            "truncated_fraction": truncated / len(rollouts),
+            "prompts/answer_only": answer_only,
+            "prompts/chain_of_thought": len(rows) - answer_only,
             **advantage_stats,
             **update_stats,
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -226,16 +230,22 @@ class GRPOTrainer:
             log.info("no sample carries a GRPO signal this step; the update is skipped")
             return {"loss": 0.0, "tokens_trained": 0.0}
         self.policy.model.train()
-        micro = _chunks(list(range(len(batch.samples))), config.micro_batch_size)
-        old_logp = self._old_logprobs(batch, micro) if config.mini_batches_per_step > 1 else None
+        # Mini-batches (one optimizer step each) of near-equal size, each cut into
+        # micro-batches (one forward/backward each); `micro` lists all micro-batches in
+        # order and `minis` says which of them make up each optimizer step.
+        micro: list[list[int]] = []
+        minis: list[range] = []
+        for part in _split(list(range(len(batch.samples))), config.mini_batches_per_step):
+            chunks = _chunks(part, config.micro_batch_size)
+            minis.append(range(len(micro), len(micro) + len(chunks)))
+            micro.extend(chunks)
+        old_logp = self._old_logprobs(batch, micro) if len(minis) > 1 else None
         ref_logp = self._ref_logprobs(batch, micro)
-        per_mini = -(-len(micro) // config.mini_batches_per_step)
         totals: dict[str, float] = {}
         token_total = 0
         grad_norms = []
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
-        for start in range(0, len(micro), per_mini):
-            chunk_ids = range(start, min(start + per_mini, len(micro)))
+        for chunk_ids in minis:
             num_tokens = sum(len(batch.samples[i][1]) for c in chunk_ids for i in micro[c])
             self.optimizer.zero_grad(set_to_none=True)
             for c in chunk_ids:
@@ -258,7 +268,7 @@ class GRPOTrainer:
                 loss.backward()
                 tokens = int(mask.sum())
                 token_total += tokens
-                stats["loss"] = float(loss) * num_tokens / max(tokens, 1)
+                stats["loss"] = float(loss.detach()) * num_tokens / max(tokens, 1)
                 if entropy is not None:
                     m = mask.to(entropy.dtype)
                     stats["entropy"] = float((entropy.detach() * m).sum() / m.sum().clamp(min=1))
@@ -307,6 +317,13 @@ def _chunks(values: list[int], size: int) -> list[list[int]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
+def _split(values: list[int], parts: int) -> list[list[int]]:
+    """`values` in at most `parts` contiguous pieces of near-equal size, none empty."""
+    parts = min(parts, len(values))
+    bounds = [round(i * len(values) / parts) for i in range(parts + 1)]
+    return [values[bounds[i] : bounds[i + 1]] for i in range(parts)]
+
+
 def train(
     config: GRPOConfig,
     resume: bool = False,
@@ -318,10 +335,11 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
     client = client or reward_client_for(config)
-    dataset = load_rows(config.data, known_answer_types=client.answer_types())
+    known = client.answer_types()
+    dataset = load_rows(config.data, known_answer_types=known)
     normal = None
     if isinstance(config, Stage2Config) and config.normal_data:
-        normal = load_rows(config.normal_data, known_answer_types=client.answer_types()).rows
+        normal = load_rows(config.normal_data, known_answer_types=known).rows
     main_rows, mixed_rows = stage_rows(config.stage, dataset.rows, normal)
     share = config.normal_share if isinstance(config, Stage2Config) else 0.0
     sampler = BatchSampler(main_rows, config.prompts_per_step, config.seed, mixed_rows, share)
@@ -341,8 +359,11 @@ def train(
 
     start_step = 0
     if checkpoint is None and config.sft_warmup_steps:
+        warmup_rows = main_rows
+        if config.sft_warmup_data:
+            warmup_rows = load_rows(config.sft_warmup_data, known_answer_types=known).rows
         supervised_warmup(
-            policy, main_rows, config.sft_warmup_steps, config.sft_warmup_lr,
+            policy, warmup_rows, config.sft_warmup_steps, config.sft_warmup_lr,
             config.prompts_per_step, config.seed,
         )
     engine = make_engine(config.rollout_engine, policy, **config.engine_options)

@@ -35,7 +35,8 @@ def test_every_field_has_help() -> None:
 
 def test_yaml_loading_with_overrides(tmp_path: Path) -> None:
     path = tmp_path / "stage1.yaml"
-    path.write_text("stage: 1\nmodel: base\ndata: rl.jsonl\nlr: 1.0e-5\ngroup_size: 8\n")
+    # `2e-6` without a dot is a string to YAML 1.1; it is taken as the float it means
+    path.write_text("stage: 1\nmodel: base\ndata: rl.jsonl\nlr: 1e-5\ngroup_size: 8\n")
     config = load_config(path, 1, overrides=["group_size=4", "reward_options={strict_tags: false}"])
     assert isinstance(config, Stage1Config)
     assert config.data == ["rl.jsonl"]  # a single file is a list of one

@@ -103,9 +103,8 @@ def test_timeout_and_error_items_are_flagged_and_logged(caplog: pytest.LogCaptur
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        return httpx.Response(
-            200, json={"results": [result_for(i, s) for i, s in zip(body["items"], statuses)]}
-        )
+        pairs = zip(body["items"], statuses, strict=True)
+        return httpx.Response(200, json={"results": [result_for(i, s) for i, s in pairs]})
 
     with caplog.at_level(logging.WARNING):
         results = client_with(handler).score(items(4))

@@ -1,0 +1,111 @@
+"""Fixtures of the trainer tests: a real reward server process and tiny offline models.
+
+The reward server is the project's own (`python -m services.cli serve`), started once per
+session on a free port from this checkout and stopped at the end; the trainer reaches it
+over HTTP only, as in production. The tiny models are built offline by
+`trainer_client.tiny_models` (no hub access: HF_HUB_OFFLINE is set before anything loads).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVER_START_TIMEOUT_S = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def reward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a reward server process started for this session."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("reward-server") / "server.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "1"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"reward server exited with {process.returncode}:\n"
+                            f"{log_path.read_text(errors='replace')}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                pytest.fail(f"reward server not healthy after {SERVER_START_TIMEOUT_S} s:\n"
+                            f"{log_path.read_text(errors='replace')}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from trainer_client.tiny_models import build_tiny_text_model
+
+    return Path(build_tiny_text_model(tmp_path_factory.mktemp("tiny-text"), seed=0))
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from trainer_client.tiny_models import build_tiny_vlm
+
+    return Path(build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0))
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The synthetic digit-copy files (warmup, warmup_cot, pool, stage1, stage2)."""
+    from trainer_client.synthetic import write_demo_data
+
+    return write_demo_data(tmp_path_factory.mktemp("digits"), rows=64, seed=0)
+
+
+@pytest.fixture(scope="session")
+def warm_model(
+    tmp_path_factory: pytest.TempPathFactory, tiny_text_model: Path, demo_data: dict[str, Path]
+) -> Path:
+    """The tiny model after a supervised format warm-up: it answers `<answer>D</answer>`
+    with some digit, mostly not yet the one shown (the GRPO tests need room to improve)."""
+    from trainer_client.checkpoint import seed_everything
+    from trainer_client.data import load_rows
+    from trainer_client.policy import load_policy
+    from trainer_client.train import supervised_warmup
+
+    seed_everything(0)
+    policy = load_policy(tiny_text_model, "cpu")
+    losses = supervised_warmup(policy, load_rows(demo_data["warmup"]).rows, steps=60, lr=1e-2,
+                               batch_size=8, seed=0)
+    assert losses[-1] < losses[0] / 4, losses  # it did learn the layout
+    return policy.save(tmp_path_factory.mktemp("warm-model"))

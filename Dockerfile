@@ -1,0 +1,18 @@
+# The reward service: verifiers, worker pool and HTTP app (no trainer, no torch).
+FROM python:3.11-slim
+
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      chromium fonts-dejavu-core libcairo2 \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY reward_server ./reward_server
+COPY services ./services
+RUN pip install --no-cache-dir .
+
+ENV REWARD_HOST=0.0.0.0 REWARD_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
+CMD ["reward-server", "serve"]

@@ -1,0 +1,35 @@
+# The two commands of the README:  make serve  |  make test
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: install serve test lint bench demo clean
+
+$(STAMP): pyproject.toml scripts/install_system.sh
+	bash scripts/install_system.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU build on this kind of machine (an unpinned torch pulls CUDA)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[trainer,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: install  ## start the HTTP service with embedded defaults on $(HOST):$(PORT)
+	$(VENV)/bin/reward-server serve --host $(HOST) --port $(PORT)
+
+test: install  ## the whole test suite (GPU-only tests are deselected)
+	$(PY) -m pytest -m "not gpu" -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) bench/throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

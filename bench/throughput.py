@@ -1,0 +1,145 @@
+"""Throughput of the reward server on GRPO-shaped batches.
+
+2,000 items of the simple answer types (multiple-choice, number, boolean, ocrtext, bbox,
+any), in groups of 16 samples per prompt with realistic duplication (a group repeats a
+few distinct answers), sent in batches of 8 groups (128 items). Scored
+(a) in process through `Engine` and (b) over HTTP against a freshly started server,
+each first with a cold verdict cache, then again warm. Prints items/s and the p50/p99
+latency of one batch.
+
+    python bench/throughput.py [--items 2000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+
+from reward_server.engine import Engine  # noqa: E402
+from reward_server.settings import Settings  # noqa: E402
+from reward_server.types import ScoreItem  # noqa: E402
+from tests.services.server_process import running_server  # noqa: E402
+
+GROUP = 16
+GROUPS_PER_BATCH = 8
+
+
+def _problem(rng: random.Random) -> tuple[str, Any, list[str]]:
+    """One prompt: its answer type, gold, and the few distinct answers its group gives."""
+    kind = rng.choice(["multiple-choice", "number", "boolean", "ocrtext", "bbox", "any"])
+    if kind == "multiple-choice":
+        gold = rng.choice("ABCD")
+        answers = [gold, rng.choice("ABCD"), f"({rng.choice('ABCD')})", f"The answer is {gold}"]
+    elif kind == "number":
+        gold = rng.randint(0, 30)
+        answers = [str(gold), str(gold + 1), f"There are {gold} apples.", "1,000"]
+    elif kind == "boolean":
+        gold = rng.choice(["yes", "no"])
+        answers = ["yes", "no", "Yes.", "I don't know"]
+    elif kind == "ocrtext":
+        gold = [f"invoice {rng.randint(100, 999)}", "total due"]
+        answers = [gold[0], gold[0].upper(), gold[0][:-1], "something else entirely"]
+    elif kind == "bbox":
+        x, y = rng.random() * 0.5, rng.random() * 0.5
+        gold = [round(x, 3), round(y, 3), round(x + 0.3, 3), round(y + 0.3, 3)]
+        answers = [str(gold), str([round(v + 0.02, 3) for v in gold]), "[0, 0, 1, 1]",
+                   str([round(v * 1000) for v in gold])]
+    else:
+        gold = rng.choice(["Paris", "cat", "blue"])
+        answers = [gold, gold.lower(), "dog", "green"]
+    return kind, gold, answers
+
+
+def make_items(count: int, seed: int = 0) -> list[ScoreItem]:
+    rng = random.Random(seed)
+    items: list[ScoreItem] = []
+    while len(items) < count:
+        kind, gold, answers = _problem(rng)
+        for _ in range(GROUP):
+            text = rng.choice(answers)
+            items.append(ScoreItem(answer_type=kind, response=f"<answer>{text}</answer>",
+                                   answer=gold, id=str(len(items))))
+    return items[:count]
+
+
+def batches(items: list[ScoreItem]) -> list[list[ScoreItem]]:
+    size = GROUP * GROUPS_PER_BATCH
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def as_json(item: ScoreItem) -> dict[str, Any]:
+    return {"id": item.id, "answer_type": item.answer_type, "response": item.response,
+            "answer": item.answer}
+
+
+def run_in_process(items: list[ScoreItem], workers: int) -> list[tuple[str, float, list[float]]]:
+    rows = []
+    with Engine(Settings(workers=workers)) as engine:
+        engine.score_sync(items[:1])  # start the workers; the item's key is then cached
+        for label in ("cold", "warm"):
+            latencies = []
+            start = time.perf_counter()
+            for batch in batches(items):
+                t0 = time.perf_counter()
+                engine.score_sync(batch)
+                latencies.append(time.perf_counter() - t0)
+            rows.append((f"in process, {label} cache", time.perf_counter() - start, latencies))
+    return rows
+
+
+async def _post_all(url: str, items: list[ScoreItem]) -> tuple[float, list[float]]:
+    latencies = []
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        start = time.perf_counter()
+        for batch in batches(items):
+            t0 = time.perf_counter()
+            response = await client.post("/score", json={"items": [as_json(i) for i in batch]})
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - t0)
+        return time.perf_counter() - start, latencies
+
+
+def run_http(items: list[ScoreItem], workers: int) -> list[tuple[str, float, list[float]]]:
+    rows = []
+    with running_server({"REWARD_WORKERS": str(workers)}) as url:
+        for label in ("cold", "warm"):
+            total, latencies = asyncio.run(_post_all(url, items))
+            rows.append((f"HTTP, {label} cache", total, latencies))
+    return rows
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    items = make_items(args.items)
+    distinct = len({(i.answer_type, i.response, str(i.answer)) for i in items})
+    print(f"{len(items)} items, {distinct} distinct (answer, reference) pairs, "
+          f"batches of {GROUP * GROUPS_PER_BATCH}, {args.workers} workers\n")
+    rows = run_in_process(items, args.workers) + run_http(items, args.workers)
+    print("| mode | items/s | batch p50 ms | batch p99 ms |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, total, latencies in rows:
+        print(f"| {label} | {len(items) / total:,.0f} | "
+              f"{statistics.median(latencies) * 1000:.1f} | "
+              f"{percentile(latencies, 0.99) * 1000:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

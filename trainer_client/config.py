@@ -47,6 +47,9 @@ class GRPOConfig:
     )
     output_dir: str = _field("runs/stage", "Where checkpoints, metrics.jsonl and TensorBoard go.")
     device: str | None = _field(None, "torch device; None picks cuda when available, else cpu.")
+    trust_remote_code: bool = _field(
+        False, "Allow the checkpoint's own modelling code (some VLMs on the hub need it)."
+    )
     seed: int = _field(0, "Seeds data order, sampling and initialisation.")
     # -- reward server --
     reward_url: str = _field("http://127.0.0.1:8000", "Base URL of the reward server.")

@@ -351,10 +351,12 @@ def train(
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         log.warning("--resume: no checkpoint in %s; starting from the beginning", run_dir)
-    policy = load_policy(str(checkpoint.path if checkpoint else start_model(config)), config.device)
+    policy = load_policy(str(checkpoint.path if checkpoint else start_model(config)),
+                         config.device, trust_remote_code=config.trust_remote_code)
     ref_policy = None
     if config.kl_coef > 0:
-        ref_policy = load_policy(start_model(config), config.device)
+        ref_policy = load_policy(start_model(config), config.device,
+                                 trust_remote_code=config.trust_remote_code)
         ref_policy.model.eval().requires_grad_(False)
 
     start_step = 0

@@ -81,3 +81,25 @@ def test_override_without_equals_is_refused(tmp_path: Path) -> None:
     path.write_text("model: m\ndata: d\n")
     with pytest.raises(ConfigError, match="key=value"):
         load_config(path, 1, overrides=["lr"])
+
+
+RECIPE = {"group_size": 16, "prompts_per_step": 32, "max_new_tokens": 4096, "temperature": 1.0,
+          "clip_low": 0.2, "clip_high": 0.28, "kl_coef": 0.0, "lr": 2e-6, "weight_decay": 0.01,
+          "max_grad_norm": 1.0, "reward_bias": 0.5, "reward_scale": 10.0}
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_shipped_stage_configs_are_the_recipe(stage: int) -> None:
+    root = Path(__file__).resolve().parents[2] / "configs"
+    config = load_config(root / f"stage{stage}.yaml", stage)
+    assert {key: getattr(config, key) for key in RECIPE} == RECIPE
+    if stage == 2:
+        assert isinstance(config, Stage2Config)
+        assert config.init_from == "runs/stage1/final" and config.normal_share == 0.1
+
+
+@pytest.mark.parametrize("name,stage", [("tiny-stage1", 1), ("tiny-stage2", 2)])
+def test_tiny_configs_load(name: str, stage: int) -> None:
+    root = Path(__file__).resolve().parents[2] / "configs"
+    config = load_config(root / f"{name}.yaml", stage)
+    assert config.device == "cpu" and config.rollout_engine == "hf"

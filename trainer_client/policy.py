@@ -65,14 +65,23 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _is_vision_config(config: Any) -> bool:
+def model_family(config: Any) -> tuple[Literal["image-text-to-text", "causal-lm"], bool]:
+    """Which Auto class loads a checkpoint, and whether it takes images (needs a processor).
+
+    A model type that `AutoModelForImageTextToText` serves, or a remote-code checkpoint that
+    maps that class, loads with it. Some remote-code vision-language checkpoints map only
+    `AutoModelForCausalLM`; a `vision_config` in their config still marks them as taking
+    images, so they get their `AutoProcessor`.
+    """
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     auto_map = getattr(config, "auto_map", None) or {}
-    return (
+    if (
         config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
         or "AutoModelForImageTextToText" in auto_map
-    )
+    ):
+        return "image-text-to-text", True
+    return "causal-lm", getattr(config, "vision_config", None) is not None
 
 
 @dataclass
@@ -272,9 +281,8 @@ def load_policy(
 ) -> Policy:
     """Load a checkpoint as a `Policy`: bf16 on a GPU, fp32 on the CPU.
 
-    The model family is read from the config: a model type served by
-    `AutoModelForImageTextToText` (or a remote-code checkpoint mapping that class) loads with
-    its `AutoProcessor`; anything else loads as `AutoModelForCausalLM` with `AutoTokenizer`.
+    The model family is read from the config (`model_family`): vision-language checkpoints
+    load with their `AutoProcessor`, text-only ones with `AutoTokenizer`.
     """
     from transformers import (
         AutoConfig,
@@ -289,16 +297,15 @@ def load_policy(
     dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     processor = None
-    if _is_vision_config(config):
-        model = AutoModelForImageTextToText.from_pretrained(
-            path, dtype=dtype, trust_remote_code=trust_remote_code
-        )
+    family, takes_images = model_family(config)
+    auto_model = (
+        AutoModelForImageTextToText if family == "image-text-to-text" else AutoModelForCausalLM
+    )
+    model = auto_model.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+    if takes_images:
         processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
         tokenizer = processor.tokenizer
     else:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, trust_remote_code=trust_remote_code
-        )
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         # Padding positions are masked out; any id works, EOS is what base models have.

@@ -8,13 +8,14 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from PIL import Image
 
 from trainer_client.grpo import token_entropy, token_logprobs
-from trainer_client.policy import Policy, PromptInputs, Sample, load_policy
+from trainer_client.policy import Policy, PromptInputs, Sample, load_policy, model_family
 from trainer_client.tiny_models import build_tiny_text_model, build_tiny_vlm
 
 SYSTEM = {"role": "system", "content": "You are a helpful AI assistant."}
@@ -57,6 +58,31 @@ def test_load_vision_policy(vlm_policy: Policy) -> None:
     assert vlm_policy.is_vision
     assert vlm_policy.processor is not None
     assert vlm_policy.tokenizer is vlm_policy.processor.tokenizer
+
+
+@pytest.mark.parametrize(
+    "fields,expected",
+    [
+        ({"model_type": "qwen2"}, ("causal-lm", False)),  # text LM
+        ({"model_type": "qwen2_5_vl"}, ("image-text-to-text", True)),  # native VLM
+        ({"model_type": "llava"}, ("image-text-to-text", True)),  # the tiny VLM's family
+        # Remote-code VLM mapping only AutoModelForCausalLM: still needs its processor.
+        (
+            {
+                "model_type": "custom_vlm",
+                "auto_map": {"AutoModelForCausalLM": "m.M"},
+                "vision_config": {},
+            },
+            ("causal-lm", True),
+        ),
+        (
+            {"model_type": "custom_vlm", "auto_map": {"AutoModelForImageTextToText": "m.M"}},
+            ("image-text-to-text", True),
+        ),
+    ],
+)
+def test_model_family(fields: dict, expected: tuple[str, bool]) -> None:
+    assert model_family(SimpleNamespace(**fields)) == expected
 
 
 def test_build_prompt_applies_chat_template(text_policy: Policy) -> None:

@@ -199,6 +199,9 @@ class VLLMEngine:
             max_model_len=max_model_len,
             enforce_eager=enforce_eager,
             enable_sleep_mode=sleep_between_rollouts,
+            # vLLM's own neutral sampling defaults, not the checkpoint's generation_config.json
+            # (top-k, repetition penalty): see the module docstring.
+            generation_config="vllm",
             **extra,
         )
         # The checkpoint on disk may be older than the policy in memory (resume, stage 2).
@@ -223,6 +226,7 @@ class VLLMEngine:
                 temperature=temperature,
                 top_p=top_p,
                 max_tokens=max_new_tokens,
+                repetition_penalty=1.0,
                 seed=None if seed is None else seed + index,
                 skip_special_tokens=True,
             )

@@ -1,73 +1,31 @@
 """Fixtures of the trainer tests: a real reward server process and tiny offline models.
 
-The reward server is the project's own (`python -m services.cli serve`), started once per
-session on a free port from this checkout and stopped at the end; the trainer reaches it
-over HTTP only, as in production. The tiny models are built offline by
+The reward server is the project's own (`python -m services.cli serve`, started by
+`tests/services/server_process.py`), once per session on a free port, stopped at the end;
+the trainer reaches it over HTTP only, as in production. The tiny models are built offline by
 `trainer_client.tiny_models` (no hub access: HF_HUB_OFFLINE is set before anything loads).
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.services.server_process import running_server
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVER_START_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="session")
-def reward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a reward server process started for this session."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("reward-server") / "server.log"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"reward server exited with {process.returncode}:\n"
-                            f"{log_path.read_text(errors='replace')}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass  # not listening yet
-            if time.monotonic() > deadline:
-                pytest.fail(f"reward server not healthy after {SERVER_START_TIMEOUT_S} s:\n"
-                            f"{log_path.read_text(errors='replace')}")
-            time.sleep(0.2)
+def reward_server() -> Iterator[str]:
+    """Base URL of a reward server process started for this session (one verifier worker:
+    the tests score a few hundred items at a time and share two cores with the model)."""
+    with running_server(env={"REWARD_WORKERS": "1"}, startup_s=90.0) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

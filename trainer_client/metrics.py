@@ -105,8 +105,9 @@ class MetricsWriter:
             self._tb.close()
 
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl file (a missing file has none)."""
+    path = Path(path)
     if path.is_dir():
         path = path / METRICS_FILE
     if not path.is_file():

@@ -91,7 +91,7 @@ def _rollout_setup(args: argparse.Namespace):  # -> (policy, engine, client, dat
     from trainer_client.reward_client import RewardClient
     from trainer_client.rollout import make_engine
 
-    client = RewardClient(args.reward_url)
+    client = RewardClient(args.reward_url, progress=True)
     dataset = load_rows(args.data, known_answer_types=client.answer_types())
     policy = load_policy(args.model, args.device)
     engine = make_engine(args.engine, policy)

@@ -64,7 +64,8 @@ def score_rows(
     """Roll out `options.samples` responses per row, score them, and summarise each row."""
     stats: list[RowStats] = []
     n = options.samples
-    for start in tqdm(range(0, len(rows), options.prompts_per_batch), desc=desc, unit="batch"):
+    bar = tqdm(range(0, len(rows), options.prompts_per_batch), desc=desc, unit="batch")
+    for start in bar:
         batch = list(rows[start : start + options.prompts_per_batch])
         rollouts = engine.generate(
             build_prompts(policy, batch),
@@ -83,6 +84,7 @@ def score_rows(
             group = results[i * n : (i + 1) * n]
             texts = tuple(r.text for r in rollouts[i * n : (i + 1) * n])
             stats.append(row_stats(row, group, options.correct_threshold, texts))
+        bar.set_postfix(reward=f"{mean([s.mean_reward for s in stats if s.scored]):.3f}")
     return stats
 
 

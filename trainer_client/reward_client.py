@@ -124,10 +124,8 @@ class RewardClient:
         _log_unscored(results)
         return results
 
-    async def _post_with_retries(
-        self, client: httpx.AsyncClient, chunk: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        retrying = AsyncRetrying(
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
             wait=wait_exponential_jitter(
                 multiplier=self.backoff_s, jitter=self.backoff_s, max=self.max_backoff_s
@@ -136,8 +134,12 @@ class RewardClient:
             before_sleep=_log_retry,
             reraise=True,
         )
+
+    async def _post_with_retries(
+        self, client: httpx.AsyncClient, chunk: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         try:
-            return await retrying(self._post, client, chunk)
+            return await self._retrying()(self._post, client, chunk)
         except (_Retryable, httpx.TransportError) as exc:
             raise RewardServerError(
                 f"POST {self.base_url}/score failed after {self.retries + 1} attempts: {exc!r}"
@@ -160,10 +162,21 @@ class RewardClient:
         return results
 
     async def _get(self, path: str) -> Any:
-        async with self._client() as client:
+        async def get(client: httpx.AsyncClient) -> Any:
             response = await client.get(path)
+            if response.status_code == 429 or response.status_code >= 500:
+                raise _Retryable(f"HTTP {response.status_code}: {response.text[:300]}")
             response.raise_for_status()
             return response.json()
+
+        async with self._client() as client:
+            try:
+                return await self._retrying()(get, client)
+            except (_Retryable, httpx.TransportError) as exc:
+                raise RewardServerError(
+                    f"GET {self.base_url}{path} failed after {self.retries + 1} attempts: "
+                    f"{exc!r}; is the reward server running?"
+                ) from exc
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(

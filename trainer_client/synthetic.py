@@ -12,8 +12,8 @@ randomly initialised two-layer model can learn on a CPU in a few dozen steps:
 - `pool` (curation input), `stage1` and `stage2`: digits drawn from a small set
   (`DIGITS`), so GRPO finds signal quickly: a model that prefers those digits already
   earns about half the reward; copying the one shown earns the rest (a tiny model gets
-  the first part within the demo's steps, the second takes longer). `stage2` rows are chain of thought (`prompt_type` "long"); the
-  stage-1 rows double as its answer-only mix.
+  the first part within the demo's steps, the second takes longer). `stage2` rows are
+  chain of thought (`prompt_type` "long"); the stage-1 rows double as its answer-only mix.
 
     python -m trainer_client.synthetic OUT_DIR [--rows N] [--seed S]
 """

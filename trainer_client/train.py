@@ -334,7 +334,7 @@ def train(
     run_dir = Path(config.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
-    client = client or reward_client_for(config)
+    client = client or reward_client_for(config, progress=progress)
     known = client.answer_types()
     dataset = load_rows(config.data, known_answer_types=known)
     normal = None

@@ -125,3 +125,11 @@ def test_answer_types_reads_the_registry_listing() -> None:
         return httpx.Response(200, json=[{"name": "number"}, {"name": "bbox"}])
 
     assert client_with(handler).answer_types() == ["bbox", "number"]
+
+
+def test_an_unreachable_server_is_named_in_the_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(RewardServerError, match="GET http://reward.test/answer-types.*running"):
+        client_with(handler, retries=1).answer_types()

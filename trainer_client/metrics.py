@@ -3,7 +3,8 @@
 One JSON object per step in RUN/metrics.jsonl, flat keys, `/` separating a family from its
 member so TensorBoard groups them:
 
-- `reward/mean`, `reward/std` over scored items, `reward/<source>` per data source,
+- `reward/mean`, `reward/std` over scored items, `reward/<source>` and
+  `reward_std/<source>` per data source,
   `acc_reward/mean`, `format_reward/mean`, `component/<name>` (means of the verifiers'
   named components), `unscored` (items with status timeout/error, left out);
 - `response_length/mean`, `response_length/max` (tokens), `truncated_fraction`;
@@ -60,6 +61,7 @@ def reward_metrics(results: Sequence[dict[str, Any]], sources: Sequence[str]) ->
             components[name].append(float(value))
     for source, values in sorted(by_source.items()):
         out[f"reward/{source}"] = mean(values)
+        out[f"reward_std/{source}"] = std(values)
     for name, values in sorted(components.items()):
         out[f"component/{name}"] = mean(values)
     return out

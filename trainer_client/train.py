@@ -116,6 +116,24 @@ def supervised_warmup(
     return losses
 
 
+def score_items(
+    rows: Sequence[Row],
+    rollouts: Sequence[Rollout],
+    group_size: int,
+    reward_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """`/score` items of a step's rollouts, ids `ROW#k`; a row's own options win over the
+    run-wide `reward_options`."""
+    items = []
+    for k, rollout in enumerate(rollouts):
+        row = rows[rollout.prompt_index]
+        item = row.score_item(rollout.text, item_id=f"{row.id}#{k % group_size}")
+        if reward_options:
+            item["options"] = {**reward_options, **item.get("options", {})}
+        items.append(item)
+    return items
+
+
 @dataclass
 class StepBatch:
     """What one GRPO update trains on."""
@@ -162,13 +180,7 @@ class GRPOTrainer:
             seed=config.seed * 1_000_003 + step,
         )
         t1 = time.perf_counter()
-        items = []
-        for k, rollout in enumerate(rollouts):
-            row = rows[rollout.prompt_index]
-            item = row.score_item(rollout.text, item_id=f"{row.id}#{k % config.group_size}")
-            if config.reward_options:
-                item["options"] = {**config.reward_options, **item.get("options", {})}
-            items.append(item)
+        items = score_items(rows, rollouts, config.group_size, config.reward_options)
         results = self.client.score(items, desc=f"scoring step {step}")
         t2 = time.perf_counter()
 
@@ -347,12 +359,16 @@ def train(
         "stage %d: %d rows to train on, %d to mix in (%s)",
         config.stage, len(main_rows), len(mixed_rows), dataset.report.summary(),
     )
+    with_images = sum(bool(row.images) for row in main_rows + mixed_rows)
 
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         log.warning("--resume: no checkpoint in %s; starting from the beginning", run_dir)
     policy = load_policy(str(checkpoint.path if checkpoint else start_model(config)),
                          config.device, trust_remote_code=config.trust_remote_code)
+    if with_images and not policy.is_vision:
+        log.warning("%s is text-only: the images of %d rows are left out of their prompts",
+                    start_model(config), with_images)
     ref_policy = None
     if config.kl_coef > 0:
         ref_policy = load_policy(start_model(config), config.device,
@@ -388,7 +404,8 @@ def train(
             record = trainer.step(sampler.next_batch(), step)
             metrics.write(record)
             bar.set_postfix(reward=f"{record['reward/mean']:.3f}",
-                            len=f"{record['response_length/mean']:.0f}")
+                            len=f"{record['response_length/mean']:.0f}",
+                            zero_signal=f"{record['zero_signal_groups']:.0f}")
             done = step + 1
             if done % config.save_every == 0 and done < total:
                 save_checkpoint(run_dir, f"step_{done:06d}", policy,

@@ -33,3 +33,8 @@ def test_writer_truncates_steps_after_the_resumed_checkpoint(tmp_path: Path) -> 
     assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
     MetricsWriter(tmp_path, tensorboard=False).close()  # a fresh run starts a fresh file
     assert read_metrics(tmp_path) == []
+
+
+def test_per_source_spread() -> None:
+    out = reward_metrics([result(1.0), result(0.0), result(0.5)], ["a", "a", "b"])
+    assert math.isclose(out["reward_std/a"], math.sqrt(0.5)) and out["reward_std/b"] == 0.0

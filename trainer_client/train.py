@@ -51,14 +51,11 @@ from trainer_client.config import GRPOConfig, Stage2Config, start_model
 from trainer_client.curriculum import BatchSampler, stage_rows
 from trainer_client.data import Row, load_rows
 from trainer_client.metrics import MetricsWriter, reward_metrics
-from trainer_client.policy import Policy, load_policy
+from trainer_client.policy import Policy, Sample, load_policy
 from trainer_client.reward_client import RewardClient, is_scored
 from trainer_client.rollout import Rollout, RolloutEngine, make_engine
 
 log = logging.getLogger(__name__)
-
-Sample = tuple[Any, torch.Tensor]  # (prompt inputs, completion token ids)
-
 
 def reward_client_for(config: GRPOConfig, progress: bool = False) -> RewardClient:
     return RewardClient(
@@ -103,7 +100,7 @@ def supervised_warmup(
         samples = []
         for prompt, row in zip(prompts, batch, strict=True):
             ids = policy.tokenizer(warmup_target(row), add_special_tokens=False)["input_ids"]
-            samples.append((prompt, torch.tensor([*ids, eos], dtype=torch.long)))
+            samples.append(Sample(prompt, torch.tensor([*ids, eos], dtype=torch.long)))
         logp, mask, _ = policy.sequence_logprobs(samples)
         mask = mask.to(logp.dtype)
         loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
@@ -226,7 +223,7 @@ class GRPOTrainer:
         advantages = grpo.batch_normalize(group_adv, mask=train)
         keep = train.nonzero().flatten().tolist()
         batch = StepBatch(
-            samples=[(rollouts[i].prompt, rollouts[i].completion_ids) for i in keep],
+            samples=[Sample(rollouts[i].prompt, rollouts[i].completion_ids) for i in keep],
             advantages=advantages[keep],
         )
         stats = {

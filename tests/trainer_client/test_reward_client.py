@@ -1,0 +1,135 @@
+"""The `/score` client: batching, order, retries with backoff, refusals, unscored items."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from trainer_client.reward_client import (
+    RewardClient,
+    RewardRequestError,
+    RewardServerError,
+    is_scored,
+)
+
+
+def result_for(item: dict[str, Any], status: str = "ok") -> dict[str, Any]:
+    reward = 1.0 if item["response"] == f"<answer>{item['answer']}</answer>" else 0.0
+    return {"id": item["id"], "reward": reward, "acc_reward": reward, "format_reward": 1.0,
+            "components": {}, "extracted": None, "status": status,
+            "error": None if status == "ok" else "boom", "cached": False}
+
+
+def items(n: int) -> list[dict[str, Any]]:
+    return [{"id": str(i), "answer_type": "number", "response": f"<answer>{i % 3}</answer>",
+             "answer": "1"} for i in range(n)]
+
+
+def client_with(handler: Any, **kwargs: Any) -> RewardClient:
+    kwargs.setdefault("backoff_s", 0.001)
+    kwargs.setdefault("max_backoff_s", 0.002)
+    return RewardClient("http://reward.test", transport=httpx.MockTransport(handler), **kwargs)
+
+
+def test_items_are_batched_and_results_keep_request_order() -> None:
+    sizes: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/score"
+        body = json.loads(request.content)
+        sizes.append(len(body["items"]))
+        return httpx.Response(200, json={"results": [result_for(i) for i in body["items"]]})
+
+    results = client_with(handler, batch_size=4, max_concurrency=2).score(items(10))
+    assert sorted(sizes) == [2, 4, 4]
+    assert [r["id"] for r in results] == [str(i) for i in range(10)]
+    assert [r["reward"] for r in results] == [1.0 if i % 3 == 1 else 0.0 for i in range(10)]
+
+
+def test_server_errors_are_retried_with_backoff() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return httpx.Response(503, text="warming up")
+        if calls["n"] == 2:
+            raise httpx.ConnectError("refused", request=request)
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"results": [result_for(i) for i in body["items"]]})
+
+    results = client_with(handler, retries=3).score(items(2))
+    assert calls["n"] == 3 and len(results) == 2
+
+
+def test_persistent_failure_raises_after_the_retries() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(RewardServerError, match="after 3 attempts"):
+        client_with(handler, retries=2).score(items(1))
+    assert calls["n"] == 3
+
+
+def test_a_refused_request_is_not_retried() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        return httpx.Response(422, json={"detail": "items[0].answer_type: unknown"})
+
+    with pytest.raises(RewardRequestError, match="HTTP 422.*unknown"):
+        client_with(handler, retries=5).score(items(1))
+    assert calls["n"] == 1
+
+
+def test_wrong_result_count_is_an_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"results": []})
+
+    with pytest.raises(RewardServerError, match="0 results for 2 items"):
+        client_with(handler).score(items(2))
+
+
+def test_timeout_and_error_items_are_flagged_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    statuses = ["ok", "timeout", "no_answer", "error"]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        pairs = zip(body["items"], statuses, strict=True)
+        return httpx.Response(200, json={"results": [result_for(i, s) for i, s in pairs]})
+
+    with caplog.at_level(logging.WARNING):
+        results = client_with(handler).score(items(4))
+    assert [is_scored(r) for r in results] == [True, False, True, False]
+    assert "2 of 4 items not scored (error 1, timeout 1)" in caplog.text
+
+
+def test_empty_list_sends_nothing() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request expected")
+
+    assert client_with(handler).score([]) == []
+
+
+def test_answer_types_reads_the_registry_listing() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/answer-types"
+        return httpx.Response(200, json=[{"name": "number"}, {"name": "bbox"}])
+
+    assert client_with(handler).answer_types() == ["bbox", "number"]
+
+
+def test_an_unreachable_server_is_named_in_the_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(RewardServerError, match="GET http://reward.test/answer-types.*running"):
+        client_with(handler, retries=1).answer_types()

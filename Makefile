@@ -33,3 +33,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+demo: install  ## tiny CPU demo: curate -> stage 1 -> stage 2 -> plot (docs/demo_plot.png)
+	PYTHON=$(PY) bash scripts/demo.sh

@@ -21,26 +21,22 @@ the server process on bounded, untrusted text.
 from __future__ import annotations
 
 import re
+from collections import deque
+from collections.abc import Iterator
+from functools import cache
 
 _OPEN = r"<\s*{tag}\s*>"
 _CLOSE = r"<\s*/\s*{tag}\s*>"
 
 
-def _tag_re(tag: str) -> re.Pattern[str]:
-    return re.compile(
-        _OPEN.format(tag=tag) + r"(.*?)" + _CLOSE.format(tag=tag), re.DOTALL | re.IGNORECASE
+@cache
+def _tag_res(tag: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The opening and closing patterns of `<tag>`, spaces inside the brackets allowed."""
+    return (
+        re.compile(_OPEN.format(tag=re.escape(tag)), re.IGNORECASE),
+        re.compile(_CLOSE.format(tag=re.escape(tag)), re.IGNORECASE),
     )
 
-
-ANSWER_RE = _tag_re("answer")
-THINK_RE = _tag_re("think")
-_ANSWER_OPEN_RE = re.compile(_OPEN.format(tag="answer"), re.IGNORECASE)
-_THINK_OPEN_RE = re.compile(_OPEN.format(tag="think"), re.IGNORECASE)
-
-_ANSWER_ONLY_RE = re.compile(r"\s*" + ANSWER_RE.pattern + r"\s*", re.DOTALL | re.IGNORECASE)
-_COT_RE = re.compile(
-    r"\s*" + THINK_RE.pattern + r"\s*" + ANSWER_RE.pattern + r"\s*", re.DOTALL | re.IGNORECASE
-)
 
 # "Answer: X", "The final answer is X", "answer is (B)." — the phrase, then the rest of
 # that line.
@@ -54,14 +50,75 @@ _BOX_RE = re.compile(
     r"\[\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*\]"
 )
 
+_FENCE = "```"
+_FENCE_LANGUAGE_RE = re.compile(r"[\w+-]*\s*")
+
+
+def _layout(*tags: str) -> re.Pattern[str]:
+    """`<t1>...</t1> <t2>...</t2>` filling the whole text, whitespace around allowed."""
+    body = r"\s*".join(
+        _OPEN.format(tag=t) + r".*?" + _CLOSE.format(tag=t) for t in tags
+    )
+    return re.compile(r"\s*" + body + r"\s*", re.DOTALL | re.IGNORECASE)
+
+
+_ANSWER_ONLY_RE = _layout("answer")
+_COT_RE = _layout("think", "answer")
+
+
+def tag_blocks(text: str, tag: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of the content of every complete `<tag>...</tag>` block, in order.
+
+    Each closing tag pairs with the latest opening tag before it that no earlier closing
+    tag took. Two forward scans: a lazy `<tag>(.*?)</tag>` search is quadratic on a
+    response of many unclosed tags, and this runs in the server process.
+    """
+    opening_re, closing_re = _tag_res(tag)
+    events = sorted(
+        [(m.start(), m.end(), True) for m in opening_re.finditer(text)]
+        + [(m.start(), m.end(), False) for m in closing_re.finditer(text)]
+    )
+    content_start: int | None = None
+    for start, end, is_open in events:
+        if is_open:
+            content_start = end
+        elif content_start is not None:
+            yield content_start, start
+            content_start = None
+
+
+def count_tags(text: str, tag: str) -> tuple[int, int]:
+    """How many opening and closing `<tag>`s the text has."""
+    opening_re, closing_re = _tag_res(tag)
+    return len(opening_re.findall(text)), len(closing_re.findall(text))
+
 
 def last_tag_content(text: str, tag: str = "answer") -> str | None:
-    """Content of the last complete `<tag>...</tag>` block, stripped; None if there is none."""
-    pattern = ANSWER_RE if tag == "answer" else THINK_RE if tag == "think" else _tag_re(tag)
-    last = None
-    for match in pattern.finditer(text):
-        last = match
-    return None if last is None else last.group(1).strip()
+    """Content of the last complete `<tag>...</tag>` block, stripped; None if there is none.
+
+    The last closing tag, then the last opening tag before it (linear, see `tag_blocks`).
+    """
+    opening_re, closing_re = _tag_res(tag)
+    last_close = deque(closing_re.finditer(text), maxlen=1)
+    if not last_close:
+        return None
+    close = last_close[0].start()
+    last_open = deque(opening_re.finditer(text, 0, close), maxlen=1)
+    return text[last_open[0].end() : close].strip() if last_open else None
+
+
+def last_fenced_block(text: str) -> str | None:
+    """The body of the last ``` fenced block (or of a final fence cut off), language dropped."""
+    parts = text.split(_FENCE)
+    if len(parts) < 2:
+        return None
+    # parts[1], parts[3], ... are fenced bodies; an even count of parts means the last
+    # fence never closed (a truncated answer): its body runs to the end.
+    body = parts[-2] if len(parts) % 2 == 1 else parts[-1]
+    newline = body.find("\n")
+    if newline >= 0 and _FENCE_LANGUAGE_RE.fullmatch(body[:newline]):
+        body = body[newline + 1 :]
+    return body.strip() or None
 
 
 def last_boxed(text: str) -> str | None:
@@ -117,16 +174,20 @@ def extract_answer(response: str, strict_tags: bool = True) -> str | None:
 
 
 def format_reward(response: str, chain_of_thought: bool) -> float:
-    """1.0 when the completion has exactly the layout the stage's prompt asks for."""
+    """1.0 when the completion has exactly the layout the stage's prompt asks for.
+
+    The tags are counted first: with exactly one of each, the layout check is one
+    forward pass (no backtracking over many closing tags).
+    """
+    if count_tags(response, "answer") != (1, 1):
+        return 0.0
+    thinks = count_tags(response, "think")
+    if thinks != ((1, 1) if chain_of_thought else (0, 0)):
+        return 0.0
     pattern = _COT_RE if chain_of_thought else _ANSWER_ONLY_RE
-    if not pattern.fullmatch(response):
-        return 0.0
-    if len(_ANSWER_OPEN_RE.findall(response)) != 1:
-        return 0.0
-    thinks = len(_THINK_OPEN_RE.findall(response))
-    return 1.0 if thinks == (1 if chain_of_thought else 0) else 0.0
+    return 1.0 if pattern.fullmatch(response) else 0.0
 
 
 def think_has_box(response: str) -> bool:
     """Whether any `<think>` block states a box `[a, b, c, d]` (the spatial bonus)."""
-    return any(_BOX_RE.search(m.group(1)) for m in THINK_RE.finditer(response))
+    return any(_BOX_RE.search(response, start, end) for start, end in tag_blocks(response, "think"))

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import types as pytypes
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+
+from reward_server.types import canonical_json
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,13 @@ def register(spec: VerifierSpec) -> VerifierSpec:
     if spec.name in _SPECS:
         raise ValueError(f"answer type {spec.name!r} is already registered ({_SPECS[spec.name]})")
     _SPECS[spec.name] = spec
+    _build_options.cache_clear()
     return spec
 
 
 def unregister(name: str) -> None:
     _SPECS.pop(name, None)
+    _build_options.cache_clear()
 
 
 def get(name: str) -> VerifierSpec:
@@ -68,15 +74,23 @@ class OptionsError(ValueError):
 def build_options(name: str, raw: dict[str, Any] | None) -> Any:
     """The verifier's frozen `Options` from a request's `options` dict, validated.
 
-    Unknown keys are refused here (pydantic ignores extra keys of a dataclass).
+    Unknown keys are refused here (pydantic ignores extra keys of a dataclass). Options
+    are frozen, so one object serves every item with the same name and knobs: a batch
+    (validated by the HTTP layer, then used by the engine) pays for validation once.
     """
+    return _build_options(name, canonical_json(raw or {}))
+
+
+@lru_cache(maxsize=4096)
+def _build_options(name: str, raw_json: str) -> Any:
+    raw: dict[str, Any] = json.loads(raw_json)
     options_cls = get(name).load().Options
     known = {f.name for f in dataclasses.fields(options_cls)}
-    for key in raw or {}:
+    for key in raw:
         if key not in known:
             raise OptionsError(key, f"unknown option for {name}; known: {', '.join(sorted(known))}")
     try:
-        return _adapter(options_cls).validate_python({**dict(get(name).defaults), **(raw or {})})
+        return _adapter(options_cls).validate_python({**dict(get(name).defaults), **raw})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "options"

@@ -42,6 +42,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from reward_server.code_overlap import tag_jaccard, token_jaccard
+from reward_server.extraction import last_fenced_block, last_tag_content
 from reward_server.types import ItemContext, Reference, Verdict
 from reward_server.verifiers.base import BaseOptions, option
 
@@ -113,36 +114,19 @@ class Options(BaseOptions):
 # ---------------------------------------------------------------------------------------
 # Extraction (server process: linear-time scans only)
 # ---------------------------------------------------------------------------------------
-_ANSWER_OPEN_RE = re.compile(r"<\s*answer\s*>", re.IGNORECASE)
-_ANSWER_CLOSE_RE = re.compile(r"<\s*/\s*answer\s*>", re.IGNORECASE)
 _DOC_START_RE = re.compile(r"<!doctype\s+html|<html\b", re.IGNORECASE)
 _DOC_END_RE = re.compile(r"</html\s*>", re.IGNORECASE)
-_FENCE = "```"
-_FENCE_LANGUAGE_RE = re.compile(r"[\w+-]*\s*")
 
 
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
     """The HTML the model answered with, or None."""
     del context
-    answer = last_answer_block(response)
+    answer = last_tag_content(response, "answer")
     if answer is not None:
-        answer = answer.strip()
         return find_html_document(answer) or last_fenced_block(answer) or answer or None
     if not options.raw_fallback:
         return None
     return find_html_document(response) or last_fenced_block(response)
-
-
-def last_answer_block(text: str) -> str | None:
-    """Content of the last complete `<answer>...</answer>`: the last close, then the last
-    open before it (two forward scans; a lazy `<answer>(.*?)</answer>` search is quadratic
-    on a response of many unclosed tags)."""
-    closes = list(_ANSWER_CLOSE_RE.finditer(text))
-    if not closes:
-        return None
-    close = closes[-1].start()
-    opens = list(_ANSWER_OPEN_RE.finditer(text, 0, close))
-    return text[opens[-1].end() : close] if opens else None
 
 
 def find_html_document(text: str) -> str | None:
@@ -165,20 +149,6 @@ def find_html_document(text: str) -> str | None:
     following_ends = [end for end in ends if end > last_start]
     end = following_ends[-1] if following_ends else len(text)
     return text[start:end].strip() or None
-
-
-def last_fenced_block(text: str) -> str | None:
-    """The body of the last ``` fenced block (or of a final fence cut off), language dropped."""
-    parts = text.split(_FENCE)
-    if len(parts) < 2:
-        return None
-    # parts[1], parts[3], ... are fenced bodies; an even count of parts means the last
-    # fence never closed (a truncated answer): its body runs to the end.
-    body = parts[-2] if len(parts) % 2 == 1 else parts[-1]
-    newline = body.find("\n")
-    if newline >= 0 and _FENCE_LANGUAGE_RE.fullmatch(body[:newline]):
-        body = body[newline + 1 :]
-    return body.strip() or None
 
 
 # ---------------------------------------------------------------------------------------

@@ -35,12 +35,13 @@ import base64
 import io
 import re
 import urllib.parse
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from reward_server.code_overlap import tag_jaccard, token_jaccard
+from reward_server.extraction import last_fenced_block, last_tag_content
 from reward_server.types import ItemContext, Reference, Verdict
 from reward_server.verifiers.base import BaseOptions, option
 
@@ -88,35 +89,19 @@ class Options(BaseOptions):
 # ---------------------------------------------------------------------------------------
 # Extraction (server process: linear-time scans only)
 # ---------------------------------------------------------------------------------------
-_ANSWER_OPEN_RE = re.compile(r"<\s*answer\s*>", re.IGNORECASE)
-_ANSWER_CLOSE_RE = re.compile(r"<\s*/\s*answer\s*>", re.IGNORECASE)
 _SVG_TAG_RE = re.compile(r"<(/?)svg\b", re.IGNORECASE)
 _HAS_SVG_RE = re.compile(r"<svg\b", re.IGNORECASE)
-_FENCE = "```"
 
 
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
     """The SVG source the model answered with, or None."""
     del context
-    answer = _last_answer_block(response)
+    answer = last_tag_content(response, "answer")
     if answer is not None and _HAS_SVG_RE.search(answer):
         return find_svg_block(answer)
     if not options.raw_fallback:
         return None
-    return find_svg_block(response) or _last_fenced_block(response)
-
-
-def _last_answer_block(text: str) -> str | None:
-    close = _last_match(_ANSWER_CLOSE_RE, text, len(text))
-    if close is None:
-        return None
-    opening = _last_match(_ANSWER_OPEN_RE, text, close.start())
-    return None if opening is None else text[opening.end() : close.start()]
-
-
-def _last_match(pattern: re.Pattern[str], text: str, endpos: int) -> re.Match[str] | None:
-    last = deque(pattern.finditer(text, 0, endpos), maxlen=1)
-    return last[0] if last else None
+    return find_svg_block(response) or last_fenced_block(response)
 
 
 def find_svg_block(text: str) -> str | None:
@@ -154,19 +139,6 @@ def find_svg_block(text: str) -> str | None:
     if complete is not None:
         return text[complete[0] : complete[1]]
     return None
-
-
-def _last_fenced_block(text: str) -> str | None:
-    fences = [m.start() for m in re.finditer(re.escape(_FENCE), text)]
-    if len(fences) < 2:
-        return None
-    start, end = fences[(len(fences) // 2) * 2 - 2], fences[(len(fences) // 2) * 2 - 1]
-    body = text[start + len(_FENCE) : end]
-    newline = body.find("\n")
-    # ```svg / ```xml: the first line names the language
-    if newline >= 0 and re.fullmatch(r"[\w+-]*\s*", body[:newline]):
-        body = body[newline + 1 :]
-    return body.strip() or None
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from reward_server import registry
 from reward_server.browser import browser_launches
 from reward_server.engine import Engine
+from reward_server.extraction import last_fenced_block
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, ScoreItem
 from reward_server.verifiers import html_code
@@ -23,7 +24,6 @@ from reward_server.verifiers.html_code import (
     compare,
     extract,
     find_html_document,
-    last_fenced_block,
     text_similarity,
 )
 from tests.reward_server.test_browser import _chromium_browser_pids

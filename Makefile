@@ -8,13 +8,14 @@ HOST ?= 127.0.0.1
 
 .PHONY: install serve test lint bench demo clean
 
-$(STAMP): pyproject.toml scripts/install_system.sh
+$(STAMP): pyproject.toml scripts/install_system.sh scripts/install_deploy_tools.sh
 	bash scripts/install_system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: the CPU build on this kind of machine (an unpinned torch pulls CUDA)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[trainer,dev]'
+	bash scripts/install_deploy_tools.sh $(VENV)/tools
 	touch $(STAMP)
 
 install: $(STAMP)

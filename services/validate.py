@@ -1,0 +1,177 @@
+"""The known-answer suite against a running deployment.
+
+`run_validation(url)` sends every known-answer row (`reward_server.known_answers`) to the
+service, one item per request, a few requests at a time, and returns a `Report`: per
+answer type the rows, the agreement, the latency of each item's round trip (p50/p99),
+the statuses other than `ok`, and whether the type met its threshold. The CLI
+(`reward-server validate`), the pytest entry (`pytest --reward-url URL`) and the stack
+tests all call it.
+
+A transport turns one row into the deployment's result. HTTP is built in (httpx); gRPC
+plugs in the same way through the `reward_client.grpc` client when that package is
+installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from reward_server import known_answers
+from reward_server.known_answers import KnownAnswer
+from reward_server.known_answers.report import Outcome, Report, build_report
+
+TRANSPORTS = ("http", "grpc")
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_CONCURRENCY = 8
+
+
+class ValidationUnavailable(RuntimeError):
+    """The suite cannot run at all (unreachable service, missing transport, no rows)."""
+
+
+@dataclass(frozen=True)
+class ItemAnswer:
+    """The deployment's answer for one row: a result, or why there is none."""
+
+    acc_reward: float | None
+    status: str
+    error: str | None = None
+
+
+class Transport(Protocol):
+    async def check(self) -> None:
+        """Raise `ValidationUnavailable` when the service does not answer at all."""
+
+    async def score(self, item: dict[str, Any]) -> ItemAnswer:
+        """Score one request item; transport failures are an `ItemAnswer` too."""
+
+    async def aclose(self) -> None: ...
+
+
+class HttpTransport:
+    """`POST {url}/score` with one item; `GET {url}/health` to check."""
+
+    def __init__(self, url: str, timeout_s: float, concurrency: int) -> None:
+        self.url = url.rstrip("/")
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self._client = httpx.AsyncClient(timeout=timeout_s, limits=limits)
+
+    async def check(self) -> None:
+        try:
+            response = await self._client.get(self.url + "/health")
+        except httpx.HTTPError as exc:
+            raise ValidationUnavailable(f"{self.url}/health: {type(exc).__name__}: {exc}") from None
+        if response.status_code != 200:
+            raise ValidationUnavailable(f"{self.url}/health answered {response.status_code}")
+
+    async def score(self, item: dict[str, Any]) -> ItemAnswer:
+        try:
+            response = await self._client.post(self.url + "/score", json={"items": [item]})
+        except httpx.TimeoutException as exc:
+            return ItemAnswer(None, "client_timeout", f"{type(exc).__name__}: {exc}")
+        except httpx.HTTPError as exc:
+            return ItemAnswer(None, "unreachable", f"{type(exc).__name__}: {exc}")
+        if response.status_code != 200:
+            return ItemAnswer(None, f"http {response.status_code}", _error_text(response))
+        try:
+            result = response.json()["results"][0]
+            return ItemAnswer(float(result["acc_reward"]), str(result["status"]),
+                              result.get("error"))
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return ItemAnswer(None, "bad_response", f"{type(exc).__name__}: {exc}")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message", response.text))[:500]
+    except ValueError:
+        return response.text[:500]
+
+
+def make_transport(name: str, url: str, timeout_s: float, concurrency: int) -> Transport:
+    if name == "http":
+        return HttpTransport(url, timeout_s, concurrency)
+    if name == "grpc":
+        return _grpc_transport(url, timeout_s, concurrency)
+    raise ValidationUnavailable(f"unknown transport {name!r}; known: {', '.join(TRANSPORTS)}")
+
+
+def _grpc_transport(url: str, timeout_s: float, concurrency: int) -> Transport:
+    try:
+        import reward_client.grpc  # noqa: F401
+    except ImportError:
+        raise ValidationUnavailable(
+            "the gRPC transport needs the reward_client.grpc client, which this installation "
+            "does not have; use --transport http"
+        ) from None
+    raise ValidationUnavailable("the gRPC transport is not wired to reward_client.grpc yet")
+
+
+async def _run_rows(
+    transport: Transport, rows: Sequence[KnownAnswer], concurrency: int
+) -> list[Outcome]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(row: KnownAnswer) -> Outcome:
+        async with gate:
+            start = time.perf_counter()
+            answer = await transport.score(row.request_item())
+            elapsed = time.perf_counter() - start
+        return Outcome(row, answer.acc_reward, answer.status, elapsed, answer.error)
+
+    return list(await asyncio.gather(*(one(row) for row in rows)))
+
+
+async def validate_async(
+    url: str,
+    answer_types: Iterable[str] | None = None,
+    transport: str = "http",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    min_agreement: Mapping[str, float] | None = None,
+    files: Sequence[Path] | None = None,
+) -> Report:
+    """`run_validation` for callers that already run an event loop."""
+    wanted = None if answer_types is None else list(answer_types)
+    rows = known_answers.load(wanted, files)
+    if not rows:
+        raise ValidationUnavailable(f"no known-answer rows for answer types {wanted}")
+    client = make_transport(transport, url, timeout_s, concurrency)
+    try:
+        await client.check()
+        outcomes = await _run_rows(client, rows, concurrency)
+    finally:
+        await client.aclose()
+    return build_report(url, transport, outcomes, min_agreement)
+
+
+def run_validation(
+    url: str,
+    answer_types: Iterable[str] | None = None,
+    transport: str = "http",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    min_agreement: Mapping[str, float] | None = None,
+    files: Sequence[Path] | None = None,
+) -> Report:
+    """Send every known-answer row to the deployment at `url`; the judged `Report`.
+
+    `answer_types` limits the rows; `timeout_s` bounds each request; `min_agreement`
+    replaces the default threshold of a type (or "*") by a fraction of its rows; `files`
+    replaces the default rows files. Raises `ValidationUnavailable` when the service does
+    not answer its health check, the transport is missing, or no row is selected.
+    """
+    return asyncio.run(
+        validate_async(url, answer_types, transport, timeout_s, concurrency, min_agreement,
+                       files)
+    )

@@ -98,6 +98,24 @@ def _error_text(response: httpx.Response) -> str:
         return response.text[:500]
 
 
+def parse_min_agreement(values: Iterable[str]) -> dict[str, float]:
+    """`["0.9", "math-expressions=0.97"]` as `{"*": 0.9, "math-expressions": 0.97}`.
+
+    Raises ValueError naming the bad value when a fraction is not a number in [0, 1].
+    """
+    thresholds = {}
+    for value in values:
+        name, _, fraction = value.rpartition("=")
+        try:
+            share = float(fraction)
+        except ValueError:
+            raise ValueError(f"min agreement {value!r}: FRACTION must be a number") from None
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"min agreement {value!r}: FRACTION must be in [0, 1]")
+        thresholds[name or "*"] = share
+    return thresholds
+
+
 def make_transport(name: str, url: str, timeout_s: float, concurrency: int) -> Transport:
     if name == "http":
         return HttpTransport(url, timeout_s, concurrency)

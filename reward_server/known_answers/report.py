@@ -116,7 +116,7 @@ class Report:
     def text(self, width: int = 100) -> str:
         """The table per answer type, then every disagreement, as printed by the CLI."""
         header = ("answer type", "rows", "agreement", "disagree", "p50 ms", "p99 ms",
-                  "not ok", "threshold", "")
+                  "not ok", "must agree", "result")
         table = [header]
         for s in self.summaries:
             statuses = ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items())) or "-"

@@ -1,5 +1,5 @@
-"""Start the real `reward-server serve` process on a free loopback port (for tests and
-benchmarks), wait until `/health` answers, stop it by PID."""
+"""Start the real `reward-server serve` process (or another HTTP app) on a free loopback
+port, for tests and benchmarks; wait until `/health` answers; stop it by PID."""
 
 from __future__ import annotations
 
@@ -25,27 +25,45 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(env: dict[str, str] | None = None, startup_s: float = 60.0) -> Iterator[str]:
-    """Yield the base URL of a freshly started server; terminate it afterwards."""
+    """Yield the base URL of a freshly started reward server; terminate it afterwards."""
     port = free_port()
+    command = [sys.executable, "-m", "services.cli", "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning"]
+    with running_process(command, port, env, startup_s) as url:
+        yield url
+
+
+@contextmanager
+def running_app(app: str, env: dict[str, str] | None = None,
+                startup_s: float = 60.0) -> Iterator[str]:
+    """Yield the base URL of uvicorn serving `app` ("module:attribute"), which must answer
+    `GET /health`; terminate it afterwards."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning"]
+    with running_process(command, port, env, startup_s) as url:
+        yield url
+
+
+@contextmanager
+def running_process(command: list[str], port: int, env: dict[str, str] | None = None,
+                    startup_s: float = 60.0) -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"reward server exited with {process.returncode}")
+                raise RuntimeError(f"{command[2]} exited with {process.returncode}")
             try:
                 if httpx.get(url + "/health", timeout=1.0).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("reward server did not answer /health in time")
+                raise RuntimeError(f"{command[2]} did not answer /health in time")
             time.sleep(0.2)
         yield url
     finally:

@@ -1,0 +1,33 @@
+"""A deliberately wrong reward server, for the validation suite's tests.
+
+It answers `/health` like the real one and gives every item `acc_reward` 1.0, status
+`ok` (a grader that accepts anything), except `boolean` items, which get an HTTP 500.
+`reward-server validate` must fail against it and list the rows it gets wrong.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+app = FastAPI()
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.post("/score", response_model=None)
+async def score(request: Request) -> dict[str, Any] | JSONResponse:
+    items = (await request.json())["items"]
+    if any(item["answer_type"] == "boolean" for item in items):
+        return JSONResponse(status_code=500, content={"message": "boolean verifier is down"})
+    return {
+        "results": [
+            {"id": item.get("id"), "reward": 1.0, "acc_reward": 1.0, "format_reward": 1.0,
+             "components": {}, "extracted": item["response"], "status": "ok", "error": None,
+             "cached": False}
+            for item in items
+        ]
+    }

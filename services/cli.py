@@ -1,10 +1,12 @@
-"""`reward-server`: start the HTTP service, or show the registry and the settings.
+"""`reward-server`: start the HTTP service, show the registry and the settings, or
+validate a deployment against the known answers.
 
     reward-server serve --host 127.0.0.1 --port 8000 [--workers N] [--item-timeout-s S]
     reward-server answer-types
     reward-server settings        # the settings table, as Markdown (used in the README)
     reward-server validate --url URL [--answer-types T ...] [--transport http|grpc]
-                           [--timeout S] [--min-agreement [TYPE=]FRACTION] [--json]
+                           [--timeout S] [--retries N] [--min-agreement [TYPE=]FRACTION]
+                           [--rows PATH] [--json]
 
 `validate` exits 0 when every answer type meets its threshold, 1 when one does not, and
 2 when the suite cannot run (service unreachable, transport missing).
@@ -32,7 +34,8 @@ def _settings_table() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="reward-server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="reward-server",
+                                     description=__doc__.split("\n\n")[0].replace("\n", " "))
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="bind address (REWARD_HOST)")
@@ -79,7 +82,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _add_validate(commands: Any) -> None:
-    from services.validate import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, TRANSPORTS
+    from services.validate import (
+        DEFAULT_CONCURRENCY,
+        DEFAULT_RETRIES,
+        DEFAULT_TIMEOUT_S,
+        TRANSPORTS,
+    )
 
     validate = commands.add_parser(
         "validate", help="send the known answers to a deployment and report its agreement"
@@ -92,6 +100,8 @@ def _add_validate(commands: Any) -> None:
                           help="limit of one request, in seconds")
     validate.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
                           help="requests in flight at once")
+    validate.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+                          help="times an item that timed out or failed in transport is resent")
     validate.add_argument(
         "--min-agreement", action="append", default=[], metavar="[TYPE=]FRACTION",
         help="pass a type (or all) when this share of its rows agrees, instead of the "
@@ -129,6 +139,7 @@ def _validate(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             min_agreement=min_agreement,
             files=_rows_files(args.rows),
+            retries=args.retries,
         )
     except (ValidationUnavailable, RowError, OSError) as exc:
         print(f"reward-server validate: cannot run: {exc}", file=sys.stderr)

@@ -42,6 +42,7 @@ def reward_report(pytestconfig: pytest.Config) -> Report:
             transport=pytestconfig.getoption("reward_transport"),
             timeout_s=pytestconfig.getoption("reward_timeout"),
             min_agreement=min_agreement,
+            retries=pytestconfig.getoption("reward_retries"),
         )
     except ValidationUnavailable as exc:
         pytest.fail(f"cannot run the known-answer suite: {exc}", pytrace=False)

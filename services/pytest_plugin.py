@@ -1,7 +1,7 @@
 """The known-answer suite as a pytest entry, for a deployment's own CI.
 
     pytest --reward-url http://host:8000 [--reward-answer-types number,bbox]
-           [--reward-transport http|grpc] [--reward-timeout S]
+           [--reward-transport http|grpc] [--reward-timeout S] [--reward-retries N]
            [--reward-min-agreement [TYPE=]FRACTION ...]
 
 Installed with the package (a `pytest11` entry point), so the options exist wherever
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from services.validate import DEFAULT_TIMEOUT_S, TRANSPORTS
+from services.validate import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, TRANSPORTS
 
 SUITE = Path(__file__).resolve().with_name("known_answer_suite.py")
 
@@ -29,6 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--reward-transport", choices=TRANSPORTS, default="http")
     group.addoption("--reward-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                     help="limit of one request, in seconds")
+    group.addoption("--reward-retries", type=int, default=DEFAULT_RETRIES,
+                    help="times an item that timed out or failed in transport is resent")
     group.addoption("--reward-min-agreement", action="append", default=[],
                     metavar="[TYPE=]FRACTION",
                     help="pass a type when this share of its rows agrees (default: every "

@@ -3,7 +3,13 @@
 `run_validation(url)` sends every known-answer row (`reward_server.known_answers`) to the
 service, one item per request, a few requests at a time, and returns a `Report`: per
 answer type the rows, the agreement, the latency of each item's round trip (p50/p99),
-the statuses other than `ok`, and whether the type met its threshold. The CLI
+the statuses other than `ok`, and whether the type met its threshold.
+
+A `timeout` result or a transport failure (no answer in time, connection refused, HTTP
+5xx) says nothing about the verdict, so such an item is sent again, one at a time, up to
+`retries` times; the last answer counts and the report says how many were retried. A
+verifier's `timeout` on a loaded machine (sympy's own limit, a cold browser) is the
+usual reason. The CLI
 (`reward-server validate`), the pytest entry (`pytest --reward-url URL`) and the stack
 tests all call it.
 
@@ -17,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +36,7 @@ from reward_server.known_answers.report import Outcome, Report, build_report
 TRANSPORTS = ("http", "grpc")
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_CONCURRENCY = 8
+DEFAULT_RETRIES = 1
 
 
 class ValidationUnavailable(RuntimeError):
@@ -43,6 +50,7 @@ class ItemAnswer:
     acc_reward: float | None
     status: str
     error: str | None = None
+    cached: bool = False
 
 
 class Transport(Protocol):
@@ -83,7 +91,7 @@ class HttpTransport:
         try:
             result = response.json()["results"][0]
             return ItemAnswer(float(result["acc_reward"]), str(result["status"]),
-                              result.get("error"))
+                              result.get("error"), bool(result.get("cached", False)))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return ItemAnswer(None, "bad_response", f"{type(exc).__name__}: {exc}")
 
@@ -135,6 +143,11 @@ def _grpc_transport(url: str, timeout_s: float, concurrency: int) -> Transport:
     raise ValidationUnavailable("the gRPC transport is not wired to reward_client.grpc yet")
 
 
+def retryable(status: str) -> bool:
+    """A status that is a fault of the moment, not a verdict."""
+    return status in ("timeout", "client_timeout", "unreachable") or status.startswith("http 5")
+
+
 async def _run_rows(
     transport: Transport, rows: Sequence[KnownAnswer], concurrency: int
 ) -> list[Outcome]:
@@ -145,7 +158,8 @@ async def _run_rows(
             start = time.perf_counter()
             answer = await transport.score(row.request_item())
             elapsed = time.perf_counter() - start
-        return Outcome(row, answer.acc_reward, answer.status, elapsed, answer.error)
+        return Outcome(row, answer.acc_reward, answer.status, elapsed, answer.error,
+                       answer.cached)
 
     return list(await asyncio.gather(*(one(row) for row in rows)))
 
@@ -158,6 +172,7 @@ async def validate_async(
     concurrency: int = DEFAULT_CONCURRENCY,
     min_agreement: Mapping[str, float] | None = None,
     files: Sequence[Path] | None = None,
+    retries: int = DEFAULT_RETRIES,
 ) -> Report:
     """`run_validation` for callers that already run an event loop."""
     wanted = None if answer_types is None else list(answer_types)
@@ -168,6 +183,13 @@ async def validate_async(
     try:
         await client.check()
         outcomes = await _run_rows(client, rows, concurrency)
+        for _ in range(retries):
+            again = [i for i, outcome in enumerate(outcomes) if retryable(outcome.status)]
+            if not again:
+                break
+            redone = await _run_rows(client, [outcomes[i].row for i in again], 1)
+            for i, outcome in zip(again, redone, strict=True):
+                outcomes[i] = replace(outcome, attempts=outcomes[i].attempts + 1)
     finally:
         await client.aclose()
     return build_report(url, transport, outcomes, min_agreement)
@@ -181,15 +203,17 @@ def run_validation(
     concurrency: int = DEFAULT_CONCURRENCY,
     min_agreement: Mapping[str, float] | None = None,
     files: Sequence[Path] | None = None,
+    retries: int = DEFAULT_RETRIES,
 ) -> Report:
     """Send every known-answer row to the deployment at `url`; the judged `Report`.
 
     `answer_types` limits the rows; `timeout_s` bounds each request; `min_agreement`
     replaces the default threshold of a type (or "*") by a fraction of its rows; `files`
-    replaces the default rows files. Raises `ValidationUnavailable` when the service does
+    replaces the default rows files; `retries` bounds the resending of items that timed
+    out or failed in transport. Raises `ValidationUnavailable` when the service does
     not answer its health check, the transport is missing, or no row is selected.
     """
     return asyncio.run(
         validate_async(url, answer_types, transport, timeout_s, concurrency, min_agreement,
-                       files)
+                       files, retries)
     )

@@ -30,6 +30,8 @@ class Outcome:
     status: str
     latency_s: float
     error: str | None = None
+    cached: bool = False  # the deployment answered from its verdict cache
+    attempts: int = 1  # more than 1: sent again after a timeout or a transport failure
 
     @property
     def disagreement(self) -> str | None:
@@ -46,6 +48,8 @@ class TypeSummary:
     p50_ms: float
     p99_ms: float
     statuses: dict[str, int]  # statuses other than ok, with counts
+    cached: int  # answered from the deployment's verdict cache, not by a verifier
+    retried: int  # sent more than once (the last answer counts)
     min_agreement: float | None
     passed: bool
 
@@ -94,6 +98,8 @@ class Report:
                     "p50_ms": s.p50_ms,
                     "p99_ms": s.p99_ms,
                     "statuses": s.statuses,
+                    "cached": s.cached,
+                    "retried": s.retried,
                     "passed": s.passed,
                 }
                 for s in self.summaries
@@ -105,6 +111,7 @@ class Report:
                     "why": o.disagreement,
                     "xfail": o.row.xfail,
                     "error": o.error,
+                    "attempts": o.attempts,
                     "note": o.row.note,
                     "response": o.row.response,
                     "answer": o.row.answer,
@@ -116,18 +123,20 @@ class Report:
     def text(self, width: int = 100) -> str:
         """The table per answer type, then every disagreement, as printed by the CLI."""
         header = ("answer type", "rows", "agreement", "disagree", "p50 ms", "p99 ms",
-                  "not ok", "must agree", "result")
+                  "cached", "not ok", "must agree", "result")
         table = [header]
         for s in self.summaries:
-            statuses = ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items())) or "-"
+            counts = sorted(s.statuses.items()) + ([("retried", s.retried)] if s.retried else [])
+            statuses = ", ".join(f"{k} {v}" for k, v in counts) or "-"
             table.append((s.answer_type, str(s.rows), f"{s.agreement:.1%}",
                           str(s.rows - s.agreed), f"{s.p50_ms:.1f}", f"{s.p99_ms:.1f}",
-                          statuses, s.threshold_text, "pass" if s.passed else "FAIL"))
+                          str(s.cached), statuses, s.threshold_text,
+                          "pass" if s.passed else "FAIL"))
         widths = [max(len(line[i]) for line in table) for i in range(len(header))]
         lines = [f"Known answers against {self.target} ({self.transport})", ""]
         for number, line in enumerate(table):
             cells = [
-                cell.ljust(w) if i in (0, 6, 7, 8) else cell.rjust(w)
+                cell.ljust(w) if i in (0, 7, 8, 9) else cell.rjust(w)
                 for i, (cell, w) in enumerate(zip(line, widths, strict=True))
             ]
             lines.append("  ".join(cells).rstrip())
@@ -199,6 +208,8 @@ def build_report(
                 p50_ms=percentile(latencies_ms, 0.50),
                 p99_ms=percentile(latencies_ms, 0.99),
                 statuses=dict(Counter(o.status for o in group if o.status != "ok")),
+                cached=sum(o.cached for o in group),
+                retried=sum(o.attempts > 1 for o in group),
                 min_agreement=threshold,
                 passed=passed,
             )

@@ -18,6 +18,7 @@ from reward_server.engine import Engine
 from reward_server.known_answers import KnownAnswer, RowError
 from reward_server.settings import Settings
 from reward_server.types import ScoreResult
+from tests.conftest import FAKE
 
 ROWS = known_answers.load()
 
@@ -25,9 +26,15 @@ ROWS = known_answers.load()
 @pytest.fixture(scope="module")
 def results() -> Iterator[dict[str, ScoreResult]]:
     # A generous item limit: this machine is shared, and a timeout here is no verdict.
+    items = [row.score_item() for row in ROWS]
     with Engine(Settings(workers=2, item_timeout_s=60.0, cache_size=0)) as engine:
-        scored = engine.score_sync([row.score_item() for row in ROWS])
-    yield {result.id: result for result in scored if result.id is not None}
+        scored = {result.id: result for result in engine.score_sync(items)}
+        # A timeout is no verdict (sympy's own limit fires on a loaded machine): once more,
+        # alone, as `reward-server validate` does.
+        for item in items:
+            if scored[item.id].status == "timeout":
+                scored[item.id] = engine.score_sync([item])[0]
+    yield {key: result for key, result in scored.items() if key is not None}
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.origin for row in ROWS])
@@ -42,8 +49,9 @@ def test_row(row: KnownAnswer, results: dict[str, ScoreResult]) -> None:
 
 def test_every_answer_type_has_known_answers() -> None:
     covered = {row.answer_type for row in ROWS}
-    assert set(registry.names()) <= covered, set(registry.names()) - covered
-    assert covered <= set(registry.names()), covered - set(registry.names())
+    served = set(registry.names()) - {FAKE}  # the test-only type other modules register
+    assert served <= covered, served - covered
+    assert covered <= served, covered - served
 
 
 def test_rows_come_from_the_package_and_keep_their_notes() -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from reward_server import known_answers, registry
 from reward_server.known_answers import KnownAnswer
 from services.validate import ValidationUnavailable, run_validation
+from tests.conftest import FAKE
 from tests.services.server_process import ROOT, free_port
 
 
@@ -22,7 +24,8 @@ def validate(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def wrong_on(row: KnownAnswer) -> bool:
-    """What the wrong server (every item 1.0 `ok`, boolean items HTTP 500) gets wrong."""
+    """What the wrong server (every item 1.0 `ok`, boolean items HTTP 500) gets wrong,
+    once its first `timeout` for each critic item is retried."""
     return row.answer_type == "boolean" or row.status != "ok" or row.expected != 1.0
 
 
@@ -32,7 +35,7 @@ def test_real_server_passes_every_answer_type(known_answer_server: str) -> None:
     report = json.loads(done.stdout)
     assert report["passed"] is True
     types = {t["answer_type"]: t for t in report["answer_types"]}
-    assert set(types) == set(registry.names())
+    assert set(types) == set(registry.names()) - {FAKE}  # test-fake: registered by other tests
     assert sum(t["rows"] for t in types.values()) == len(known_answers.load())
     for summary in types.values():
         assert summary["passed"] and summary["known_right_missed"] == 0, summary
@@ -40,6 +43,9 @@ def test_real_server_passes_every_answer_type(known_answer_server: str) -> None:
     # the only disagreements are the rows this version is known to get wrong
     xfail = {row.origin for row in known_answers.load() if row.xfail}
     assert {d["origin"] for d in report["disagreements"]} == xfail
+    # a second run against the same process is answered from its verdict cache, and says so
+    again = run_validation(known_answer_server, ["critic"])
+    assert again.passed and again.summaries[0].cached == again.summaries[0].rows == 5
 
 
 def test_text_report_of_a_subset(known_answer_server: str) -> None:
@@ -86,6 +92,27 @@ def test_wrong_server_report_as_data(wrong_server: str) -> None:
     }
     boolean = next(o for o in report.disagreements if o.row.answer_type == "boolean")
     assert boolean.error == "boolean verifier is down" and boolean.acc_reward is None
+    assert boolean.attempts == 2 and summaries["boolean"].retried == summaries["boolean"].rows
+
+
+def critic_rows(path: Path) -> Path:
+    """The critic rows under a new file name: ids the wrong server has not seen."""
+    lines = (known_answers.PACKAGE_DIR / "exact.jsonl").read_text().splitlines()
+    path.write_text("\n".join(line for line in lines if '"critic"' in line) + "\n")
+    return path
+
+
+def test_timeouts_are_sent_again(wrong_server: str, tmp_path: Path) -> None:
+    critic = known_answers.load(["critic"])
+    once = run_validation(wrong_server, retries=0, files=[critic_rows(tmp_path / "a.jsonl")])
+    assert once.summaries[0].statuses == {"timeout": len(critic)}
+    assert once.summaries[0].agreed == 0 and once.summaries[0].retried == 0
+    # fresh ids: every item times out once, then is answered on the retry
+    fresh = run_validation(wrong_server, files=[critic_rows(tmp_path / "b.jsonl")])
+    summary = fresh.summaries[0]
+    assert summary.retried == len(critic) and summary.statuses == {}
+    assert summary.agreed == sum(not wrong_on(row) for row in critic)
+    assert "retried 5" in fresh.text()
 
 
 def test_min_agreement_replaces_the_default_threshold(wrong_server: str) -> None:
@@ -102,8 +129,8 @@ def test_min_agreement_replaces_the_default_threshold(wrong_server: str) -> None
     assert bad.returncode == 2 and "FRACTION must be in [0, 1]" in bad.stderr
 
 
-def test_own_rows_file(wrong_server: str, tmp_path: pytest.TempPathFactory) -> None:
-    rows = tmp_path / "mine.jsonl"  # type: ignore[operator]
+def test_own_rows_file(wrong_server: str, tmp_path: Path) -> None:
+    rows = tmp_path / "mine.jsonl"
     rows.write_text(json.dumps({"answer_type": "any", "response": "<answer>x</answer>",
                                 "answer": "y", "expected": 0.0, "comment": "wrong word"}))
     done = validate("--url", wrong_server, "--rows", str(rows))

@@ -64,7 +64,9 @@ class RowError(ValueError):
 
 @dataclass(frozen=True)
 class KnownAnswer:
-    """One known-answer case; `origin` is `file.jsonl:line`."""
+    """One known-answer case; `origin` says where it is written: `file.jsonl:line` for the
+    package's files and a file given by name, `tests/data/known_answers/file.jsonl:line`
+    for the checkout's. It is also the item's `id` (unique within one load)."""
 
     answer_type: str
     response: str
@@ -188,12 +190,20 @@ def parse_row(raw: Any, origin: str) -> KnownAnswer:
     )
 
 
-def read_file(path: Path) -> list[KnownAnswer]:
+def _label(path: Path) -> str:
+    if path.parent.resolve() == CHECKOUT_DIR.resolve():
+        return f"tests/data/known_answers/{path.name}"
+    return path.name
+
+
+def read_file(path: Path, label: str | None = None) -> list[KnownAnswer]:
+    """The rows of one file; `label` (default: see `KnownAnswer`) starts each origin."""
+    label = label or _label(path)
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        origin = f"{path.name}:{number}"
+        origin = f"{label}:{number}"
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -213,9 +223,13 @@ def load(
     """
     wanted = None if answer_types is None else set(answer_types)
     first_seen: dict[str, KnownAnswer] = {}
+    labels: dict[str, Path] = {}
     rows = []
     for path in default_files() if files is None else files:
-        for row in read_file(path):
+        label = _label(path)
+        if labels.setdefault(label, path.resolve()) != path.resolve():
+            label = str(path)  # two files of one name: the full path tells them apart
+        for row in read_file(path, label):
             if wanted is not None and row.answer_type not in wanted:
                 continue
             first = first_seen.setdefault(row.key(), row)

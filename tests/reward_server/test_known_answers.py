@@ -119,10 +119,22 @@ def test_rows_in_the_checkout_test_directory_are_read(tmp_path: Path,
     extra.mkdir()
     (extra / "new.jsonl").write_text(json.dumps({**GOOD, "response": "<answer>4</answer>",
                                                  "answer": 4}) + "\n")
+    (extra / "number.jsonl").write_text(json.dumps(GOOD) + "\n")  # a name the package has
     monkeypatch.setattr(known_answers, "CHECKOUT_DIR", extra)
     rows = known_answers.load(["number"])
-    assert rows[-1].origin == "new.jsonl:1"
-    assert len(rows) == len([row for row in ROWS if row.answer_type == "number"]) + 1
+    assert [row.origin for row in rows[-2:]] == [
+        "tests/data/known_answers/new.jsonl:1", "tests/data/known_answers/number.jsonl:1"]
+    assert len(rows) == len([row for row in ROWS if row.answer_type == "number"]) + 2
+    assert len({row.origin for row in rows}) == len(rows)
+
+
+def test_files_of_one_name_keep_apart(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _write(tmp_path / "a", GOOD)
+    second = _write(tmp_path / "b", {**GOOD, "response": "<answer>4</answer>", "answer": 4})
+    origins = [row.origin for row in known_answers.load(files=[first, second])]
+    assert origins == ["rows.jsonl:1", f"{second}:1"]
 
 
 @pytest.mark.parametrize(

@@ -3,15 +3,15 @@
 `run_validation(url)` sends every known-answer row (`reward_server.known_answers`) to the
 service, one item per request, a few requests at a time, and returns a `Report`: per
 answer type the rows, the agreement, the latency of each item's round trip (p50/p99),
-the statuses other than `ok`, and whether the type met its threshold.
+the statuses other than `ok`, and whether the type met its threshold. The CLI
+(`reward-server validate`), the pytest entry (`pytest --reward-url URL`) and the stack
+tests all call it.
 
 A `timeout` result or a transport failure (no answer in time, connection refused, HTTP
 5xx) says nothing about the verdict, so such an item is sent again, one at a time, up to
 `retries` times; the last answer counts and the report says how many were retried. A
 verifier's `timeout` on a loaded machine (sympy's own limit, a cold browser) is the
-usual reason. The CLI
-(`reward-server validate`), the pytest entry (`pytest --reward-url URL`) and the stack
-tests all call it.
+usual reason.
 
 A transport turns one row into the deployment's result. HTTP is built in (httpx); gRPC
 plugs in the same way through the `reward_client.grpc` client when that package is

@@ -161,8 +161,8 @@ class Report:
 
 
 def _clip(value: Any, width: int) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    text = repr(text) if isinstance(value, str) else text
+    """`repr` (quotes and escapes show what was sent exactly), cut to `width`."""
+    text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 

@@ -23,6 +23,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "answer_type" in metafunc.fixturenames:
         wanted = _answer_types(metafunc.config)
         names = sorted({row.answer_type for row in known_answers.load(wanted)})
+        missing = sorted(set(wanted or ()) - set(names))
+        if missing:
+            raise pytest.UsageError(f"--reward-answer-types: no known answers for "
+                                    f"{', '.join(missing)}")
         metafunc.parametrize("answer_type", names)
 
 

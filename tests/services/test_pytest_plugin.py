@@ -43,6 +43,12 @@ def test_fails_against_a_wrong_server(wrong_server: str, tmp_path: Path) -> None
     assert loose.returncode == 0, loose.stdout[-3000:]
 
 
+def test_an_unknown_answer_type_is_a_usage_error(wrong_server: str, tmp_path: Path) -> None:
+    done = run_pytest(tmp_path, "--reward-url", wrong_server, "--reward-answer-types", "haiku")
+    assert done.returncode != 0 and "passed" not in done.stdout
+    assert "no known answers for haiku" in done.stdout + done.stderr
+
+
 def test_without_the_url_the_plugin_adds_nothing(tmp_path: Path) -> None:
     (tmp_path / "test_mine.py").write_text("def test_mine():\n    assert 1 + 1 == 2\n")
     done = run_pytest(tmp_path)

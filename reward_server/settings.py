@@ -17,6 +17,10 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server binds.")
+    grpc_port: int = Field(
+        50051, ge=0, le=65535,
+        description="Port the gRPC server binds, on the same host (0 turns gRPC off).",
+    )
     workers: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1),
         ge=1,

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable
 from types import FrameType
 
-import uvicorn
+# The worker pool forks verifier processes that never call gRPC: gRPC's fork handlers
+# have nothing to do there (and log a line per fork). Read when grpc is first imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
-from reward_server.engine import Engine
-from reward_server.settings import Settings
-from services.grpc import start_grpc_server
-from services.http import build_app
+import uvicorn  # noqa: E402
+
+from reward_server.engine import Engine  # noqa: E402
+from reward_server.settings import Settings  # noqa: E402
+from services.grpc import start_grpc_server  # noqa: E402
+from services.http import build_app  # noqa: E402
 
 log = logging.getLogger(__name__)
 

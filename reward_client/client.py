@@ -15,8 +15,9 @@ it is raised at once as `RewardRequestError` with the server's explanation.
 
 `stream`/`astream`: items are sent as an iterable yields them and results come back as
 they are ready, each with its `index` in the stream. Over gRPC that is one
-`ScoreStream` call (results in completion order); over HTTP, consecutive items are sent
-in requests of `batch_size` (results per request, in order). Streams are not retried.
+`ScoreStream` call, `per_message` items a message (results in completion order, those
+of one message together); over HTTP, consecutive items are sent in requests of
+`batch_size` (results per request, in order). Streams are not retried.
 
 Results come back as the server's dicts. Items the server could not judge (status
 `timeout` or `error`) are NOT rewards of 0: `is_scored` tells them apart, the client logs
@@ -84,7 +85,9 @@ class Connection(Protocol):
 
     async def answer_types(self) -> list[dict[str, Any]]: ...
 
-    def stream(self, items: AsyncIterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    def stream(
+        self, items: AsyncIterable[dict[str, Any]], per_message: int
+    ) -> AsyncIterator[dict[str, Any]]:
         """Results of the items, each with its `index`, as they are ready."""
         ...
 
@@ -158,12 +161,20 @@ class RewardClient:
         """Score `items`; results in the same order. Logs items the server could not judge."""
         return asyncio.run(self.ascore(items, desc=desc))
 
-    def stream(self, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Score items as `items` yields them; results (with `index`) as they are ready."""
+    def stream(
+        self, items: Iterable[dict[str, Any]], per_message: int = 1
+    ) -> Iterator[dict[str, Any]]:
+        """Score items as `items` yields them; results (with `index`) as they are ready.
+
+        gRPC: `per_message` items go in each stream message and come back together (e.g.
+        a GRPO group); HTTP: requests of `batch_size` items.
+        """
+        if per_message < 1:
+            raise ValueError("per_message must be >= 1")
         if self.transport == "grpc":
             from reward_client.grpc import stream_sync
 
-            yield from stream_sync(self.base_url, items)
+            yield from stream_sync(self.base_url, items, per_message)
             return
         iterator, start = iter(items), 0
         while chunk := list(itertools.islice(iterator, self.batch_size)):
@@ -208,13 +219,17 @@ class RewardClient:
         return results
 
     async def astream(
-        self, items: AsyncIterable[dict[str, Any]] | Iterable[dict[str, Any]]
+        self,
+        items: AsyncIterable[dict[str, Any]] | Iterable[dict[str, Any]],
+        per_message: int = 1,
     ) -> AsyncIterator[dict[str, Any]]:
         """Async `stream`: results (with `index`) as they are ready."""
+        if per_message < 1:
+            raise ValueError("per_message must be >= 1")
         source = items if isinstance(items, AsyncIterable) else _aiter(items)
         async with self._connect() as conn:
             try:
-                async for result in conn.stream(source):
+                async for result in conn.stream(source, per_message):
                     yield result
             except (Retryable, httpx.TransportError) as exc:
                 raise RewardServerError(f"stream to {self.base_url} failed: {exc!r}") from exc
@@ -329,8 +344,11 @@ class HttpConnection:
         rows = body.get("answer_types", body) if isinstance(body, dict) else body
         return [row if isinstance(row, dict) else {"name": str(row)} for row in rows]
 
-    async def stream(self, items: AsyncIterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-        """HTTP has no streams: consecutive items go in requests of `batch_size`."""
+    async def stream(
+        self, items: AsyncIterable[dict[str, Any]], per_message: int = 1
+    ) -> AsyncIterator[dict[str, Any]]:
+        """HTTP has no streams: consecutive items go in requests of `batch_size` (whatever
+        `per_message` says)."""
         chunk: list[dict[str, Any]] = []
         start = 0
         async for item in items:

@@ -18,6 +18,7 @@ as its items do).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from types import TracebackType
 from typing import Any
@@ -154,15 +155,23 @@ class GrpcConnection:
             raise translate(exc, "Score") from exc
         return [to_dict(result) for result in response.results]
 
-    async def stream(self, items: AsyncIterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, items: AsyncIterable[dict[str, Any]], per_message: int = 1
+    ) -> AsyncIterator[dict[str, Any]]:
+        """ScoreStream; `per_message` items go in each message (and come back together)."""
         failure: list[Exception] = []
 
         async def requests() -> AsyncIterator[reward_pb2.ScoreRequest]:
-            index = 0
+            index, group = 0, reward_pb2.ScoreRequest()
             try:
                 async for item in items:
-                    yield reward_pb2.ScoreRequest(items=[to_message(index, item)])
+                    group.items.append(to_message(index, item))
                     index += 1
+                    if len(group.items) == per_message:
+                        yield group
+                        group = reward_pb2.ScoreRequest()
+                if group.items:
+                    yield group
             except Exception as exc:  # noqa: BLE001 - raised to the caller after the results
                 failure.append(exc)
 
@@ -204,8 +213,11 @@ class GrpcConnection:
         ]
 
 
-def stream_sync(target: str, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Blocking ScoreStream: results (with `index`) as they are ready.
+def stream_sync(
+    target: str, items: Iterable[dict[str, Any]], per_message: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Blocking ScoreStream: results (with `index`) as they are ready; `per_message` items
+    go in each message (and come back together).
 
     Raises `RewardRequestError` for a refused item, `RewardServerError` for a fault.
     """
@@ -213,9 +225,13 @@ def stream_sync(target: str, items: Iterable[dict[str, Any]]) -> Iterator[dict[s
 
     def requests() -> Iterator[reward_pb2.ScoreRequest]:
         # runs in grpc's sending thread: a bad item ends the stream, then is raised here
+        iterator, index = iter(items), 0
         try:
-            for index, item in enumerate(items):
-                yield reward_pb2.ScoreRequest(items=[to_message(index, item)])
+            while group := list(itertools.islice(iterator, per_message)):
+                yield reward_pb2.ScoreRequest(
+                    items=[to_message(index + j, item) for j, item in enumerate(group)]
+                )
+                index += len(group)
         except Exception as exc:  # noqa: BLE001
             failure.append(exc)
 

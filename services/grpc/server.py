@@ -120,10 +120,11 @@ _END = object()
 
 
 class _Stream:
-    """One ScoreStream call: reads items while fewer than `max_items` are pending, scores
-    each as its own engine call (so it is answered as soon as it is ready), and hands the
-    results out in completion order. A bad message stops the reading; the items accepted
-    before it are still answered, then the error is raised."""
+    """One ScoreStream call: reads messages while fewer than `max_items` items are pending,
+    scores each message as its own engine call (so it is answered as soon as it is
+    ready, whatever the others do), and hands the results out in completion order. A bad
+    message stops the reading; the items accepted before it are still answered, then the
+    error is raised."""
 
     def __init__(self, service: RewardService, requests: AsyncIterator[reward_pb2.ScoreRequest]):
         self.service = service
@@ -151,11 +152,11 @@ class _Stream:
         try:
             async for request in self.requests:
                 items = self.service._items(request.items, first_index=count)
-                for index, item in enumerate(items, count):
-                    await self.window.acquire()  # full: stop reading, let flow control push back
-                    task = asyncio.create_task(self._score(index, item))
-                    self.tasks.add(task)
-                    task.add_done_callback(self.tasks.discard)
+                for _ in items:  # window full: stop reading, let flow control push back
+                    await self.window.acquire()
+                task = asyncio.create_task(self._score(count, items))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
                 count += len(items)
         except Exception as exc:  # noqa: BLE001 - a bad message or a broken stream ends the call
             failure = exc
@@ -163,14 +164,17 @@ class _Stream:
             await asyncio.wait(set(self.tasks))
         self.ready.put_nowait(failure if failure is not None else _END)
 
-    async def _score(self, index: int, item: ScoreItem) -> None:
+    async def _score(self, first_index: int, items: list[ScoreItem]) -> None:
+        if not items:
+            return
         try:
-            [result] = await self.service.engine.score([item])
+            results = await self.service.engine.score(items)
         except Exception as exc:  # noqa: BLE001 - a fault of ours: end the call with it
-            log.exception("scoring stream item %d failed", index)
+            log.exception("scoring stream items from %d failed", first_index)
             self.ready.put_nowait(exc)
             return
-        self.ready.put_nowait(convert.to_result(result, index))
+        for index, result in enumerate(results, first_index):
+            self.ready.put_nowait(convert.to_result(result, index))
 
     def cancel(self) -> None:
         """Stop reading and drop what is still pending (the call ended or was cancelled)."""

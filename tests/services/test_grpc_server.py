@@ -148,7 +148,11 @@ def test_client_stream_sync_and_async_match_batch(server: ServerProcess) -> None
         return [r async for r in client.astream(items)]
 
     streamed_async = sorted(asyncio.run(collect()), key=lambda r: r["index"])
-    for got in (streamed, streamed_async):
+    grouped = list(client.stream(iter(items), per_message=16))  # a GRPO group a message
+    assert all(r["index"] // 16 == grouped[16 * (i // 16)]["index"] // 16  # together
+               for i, r in enumerate(grouped))
+    grouped.sort(key=lambda r: r["index"])
+    for got in (streamed, streamed_async, grouped):
         assert [r.pop("index") for r in got] == list(range(len(items)))
         assert without_cached(got) == without_cached(batch)
 

@@ -64,13 +64,16 @@ class RewardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ScoreStream(self, request_iterator, context):
-        """Scores items sent as they are produced (one or more per message). Each result is
-        sent as soon as it is ready, in completion order, tagged with the item's `id` and
-        its `index` in the stream. Every accepted item gets exactly one result. The server
-        holds at most REWARD_MAX_ITEMS items of one stream in flight (being scored or waiting
-        to be sent) and stops reading the request stream while that many are pending, so
-        HTTP/2 flow control bounds the memory on both sides. A message with a bad item ends
-        the call with INVALID_ARGUMENT after the results of the items accepted before it.
+        """Scores items sent as they are produced. Each message is scored as soon as it
+        arrives and its results are sent as soon as they are ready (all of one message
+        together: send one item per message to get each back on its own, or a GRPO group
+        per message to get the group back at once), in completion order, each tagged with
+        the item's `id` and its `index` in the stream. Every accepted item gets exactly one
+        result. The server holds at most REWARD_MAX_ITEMS items of one stream in flight
+        (being scored or waiting to be sent) and stops reading the request stream while that
+        many are pending, so HTTP/2 flow control bounds the memory on both sides. A message
+        with a bad item ends the call with INVALID_ARGUMENT after the results of the items
+        accepted before it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

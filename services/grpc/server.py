@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import NoReturn, cast
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -44,15 +44,18 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = reward_pb2.DESCRIPTOR.services_by_name["RewardService"].full_name
 _MAX_MESSAGE_BYTES = 2**31 - 1  # gRPC's own ceiling (a signed 32-bit length)
 _ITEM_OVERHEAD_BYTES = 64 * 1024  # id, types, choices, options and framing of one item
+_UTF8_MAX_BYTES = 4  # bytes of one character, at most
 
 
 def message_limit_bytes(settings: Settings) -> int:
     """The largest message accepted or sent: what the item limits allow, within gRPC's."""
-    per_item = 2 * settings.max_response_chars + _ITEM_OVERHEAD_BYTES
+    per_item = 2 * _UTF8_MAX_BYTES * settings.max_response_chars + _ITEM_OVERHEAD_BYTES
     return min(_MAX_MESSAGE_BYTES, settings.max_items * per_item)
 
 
-async def _refuse(context: grpc.aio.ServicerContext, exc: RequestInvalid | RequestTooLarge) -> None:
+async def _refuse(
+    context: grpc.aio.ServicerContext, exc: RequestInvalid | RequestTooLarge
+) -> NoReturn:
     """End the call with the code and the `BadRequest` detail of a refused request."""
     bad_request = error_details_pb2.BadRequest()
     if isinstance(exc, RequestInvalid):
@@ -76,7 +79,7 @@ class RewardService(reward_pb2_grpc.RewardServiceServicer):
         self.engine = engine
         self.settings = settings
 
-    def _items(
+    def validated_items(
         self, messages: Sequence[reward_pb2.ScoreItem], first_index: int = 0
     ) -> list[ScoreItem]:
         """Convert and validate; raises `RequestInvalid` or `RequestTooLarge`."""
@@ -88,7 +91,7 @@ class RewardService(reward_pb2_grpc.RewardServiceServicer):
         self, request: reward_pb2.ScoreRequest, context: grpc.aio.ServicerContext
     ) -> reward_pb2.ScoreResponse:
         try:
-            items = self._items(request.items)
+            items = self.validated_items(request.items)
         except (RequestInvalid, RequestTooLarge) as exc:
             await _refuse(context, exc)
         results = await self.engine.score(items)
@@ -151,7 +154,7 @@ class _Stream:
         failure: BaseException | None = None
         try:
             async for request in self.requests:
-                items = self.service._items(request.items, first_index=count)
+                items = self.service.validated_items(request.items, first_index=count)
                 for _ in items:  # window full: stop reading, let flow control push back
                     await self.window.acquire()
                 task = asyncio.create_task(self._score(count, items))

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from google.protobuf import message as protobuf_message
 from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -70,7 +71,7 @@ def to_message(index: int, item: dict[str, Any]) -> reward_pb2.ScoreItem:
                 message.id = str(value)
             else:
                 setattr(message, field, value)
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, protobuf_message.Error) as exc:
             raise RewardRequestError(f"items[{index}].{field}: {exc}") from exc
     return message
 

@@ -65,6 +65,13 @@ def test_items_map_to_messages_and_results_back() -> None:
     assert to_dict(result, with_index=True)["index"] == 3
 
 
+def nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     "item,match",
     [
@@ -72,6 +79,8 @@ def test_items_map_to_messages_and_results_back() -> None:
         ({"answer_type": "number", "response": "r", "answer": 1, "colour": 1},
          r"items\[2\]: unknown field\(s\) colour"),
         ({"answer_type": "number", "response": ["r"], "answer": 1}, r"items\[2\]\.response"),
+        ({"answer_type": "number", "response": "r", "answer": nested(150)},
+         r"items\[2\]\.answer"),  # deeper than protobuf parses
     ],
 )
 def test_bad_item_dicts_are_refused_before_sending(item: dict[str, object], match: str) -> None:

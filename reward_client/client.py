@@ -124,14 +124,14 @@ def pick_transport(url: str, transport: Transport = "auto") -> tuple[str, str]:
 class RewardClient:
     """Scores items on a reward server, over HTTP or gRPC (see the module docstring).
 
-    `url`: `http://host:8000` or `grpc://host:50051`. `transport`: `"auto"` (by the URL's
+    `base_url`: `http://host:8000` or `grpc://host:50051`. `transport`: `"auto"` (by its
     scheme), `"http"` or `"grpc"`. `timeout_s` bounds each request (a gRPC deadline);
     `http_transport` replaces httpx's (tests use `httpx.MockTransport`).
     """
 
     def __init__(
         self,
-        url: str,
+        base_url: str,
         *,
         transport: Transport = "auto",
         timeout_s: float = 300.0,
@@ -145,7 +145,7 @@ class RewardClient:
     ) -> None:
         if batch_size < 1 or max_concurrency < 1 or retries < 0:
             raise ValueError("batch_size and max_concurrency must be >= 1, retries >= 0")
-        self.transport, self.base_url = pick_transport(url, transport)
+        self.transport, self.base_url = pick_transport(base_url, transport)
         self.timeout_s = timeout_s
         self.batch_size = batch_size
         self.max_concurrency = max_concurrency

@@ -1,7 +1,8 @@
-"""`reward-server`: start the HTTP service, show the registry and the settings, or
-validate a deployment against the known answers.
+"""`reward-server`: start the HTTP and gRPC service, show the registry and the settings,
+or validate a deployment against the known answers.
 
-    reward-server serve --host 127.0.0.1 --port 8000 [--workers N] [--item-timeout-s S]
+    reward-server serve --host 127.0.0.1 --port 8000 [--grpc-port 50051 | --no-grpc]
+                        [--workers N] [--item-timeout-s S]
     reward-server answer-types
     reward-server settings        # the settings table, as Markdown (used in the README)
     reward-server validate --url URL [--answer-types T ...] [--transport http|grpc]
@@ -9,7 +10,7 @@ validate a deployment against the known answers.
                            [--rows PATH] [--json]
 
 `validate` exits 0 when every answer type meets its threshold, 1 when one does not, and
-2 when the suite cannot run (service unreachable, transport missing).
+2 when the suite cannot run (the service does not answer its health check).
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reward-server",
                                      description=__doc__.split("\n\n")[0].replace("\n", " "))
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve = commands.add_parser("serve", help="run the HTTP and gRPC service")
     serve.add_argument("--host", help="bind address (REWARD_HOST)")
-    serve.add_argument("--port", type=int, help="bind port (REWARD_PORT)")
+    serve.add_argument("--port", type=int, help="HTTP port (REWARD_PORT)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port, 0 = off (REWARD_GRPC_PORT)")
+    serve.add_argument("--no-grpc", action="store_true", help="serve HTTP only")
     serve.add_argument("--workers", type=int, help="verifier processes (REWARD_WORKERS)")
     serve.add_argument(
         "--item-timeout-s", type=float, help="per-item limit (REWARD_ITEM_TIMEOUT_S)"
@@ -60,15 +63,14 @@ def main(argv: list[str] | None = None) -> None:
         print(_settings_table())
         return
 
-    import uvicorn
-
-    from services.http import build_app
+    from services.serve import serve
 
     overrides = {
         key: value
         for key, value in {
             "host": args.host,
             "port": args.port,
+            "grpc_port": 0 if args.no_grpc else args.grpc_port,
             "workers": args.workers,
             "item_timeout_s": args.item_timeout_s,
         }.items()
@@ -77,8 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(**overrides)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
-                log_level=args.log_level)
+    serve(settings, log_level=args.log_level)
 
 
 def _add_validate(commands: Any) -> None:
@@ -92,10 +93,12 @@ def _add_validate(commands: Any) -> None:
     validate = commands.add_parser(
         "validate", help="send the known answers to a deployment and report its agreement"
     )
-    validate.add_argument("--url", required=True, help="the deployment, e.g. http://host:8000")
+    validate.add_argument("--url", required=True,
+                          help="the deployment: http://host:8000 or grpc://host:50051")
     validate.add_argument("--answer-types", nargs="+", choices=registry.names(),
                           metavar="TYPE", help="only these answer types (default: all)")
-    validate.add_argument("--transport", choices=TRANSPORTS, default="http")
+    validate.add_argument("--transport", choices=TRANSPORTS,
+                          help="default: gRPC for a grpc:// URL, else HTTP")
     validate.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                           help="limit of one request, in seconds")
     validate.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,

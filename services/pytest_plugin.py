@@ -26,7 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--reward-url", help="run the known-answer suite against this deployment")
     group.addoption("--reward-answer-types", default="", metavar="T1,T2",
                     help="only these answer types, comma-separated (default: all)")
-    group.addoption("--reward-transport", choices=TRANSPORTS, default="http")
+    group.addoption("--reward-transport", choices=TRANSPORTS,
+                    help="default: gRPC for a grpc:// URL, else HTTP")
     group.addoption("--reward-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                     help="limit of one request, in seconds")
     group.addoption("--reward-retries", type=int, default=DEFAULT_RETRIES,

@@ -13,9 +13,10 @@ A `timeout` result or a transport failure (no answer in time, connection refused
 verifier's `timeout` on a loaded machine (sympy's own limit, a cold browser) is the
 usual reason.
 
-A transport turns one row into the deployment's result. HTTP is built in (httpx); gRPC
-plugs in the same way through the `reward_client.grpc` client when that package is
-installed.
+A transport turns one row into the deployment's result: HTTP (`POST /score`, httpx) or
+gRPC (`RewardService.Score` through `reward_client.grpc`, imported only when used). Which
+one follows the URL as `RewardClient` reads it: `grpc://host:port` is gRPC, anything
+else HTTP, unless `transport` says.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from reward_client.client import pick_transport
 from reward_server import known_answers
 from reward_server.known_answers import KnownAnswer
 from reward_server.known_answers.report import Outcome, Report, build_report
@@ -40,20 +43,34 @@ DEFAULT_RETRIES = 1
 
 
 class ValidationUnavailable(RuntimeError):
-    """The suite cannot run at all (unreachable service, missing transport, no rows)."""
+    """The suite cannot run at all (unreachable service, a bad URL, grpcio missing, no
+    rows)."""
 
 
 @dataclass(frozen=True)
 class ItemAnswer:
-    """The deployment's answer for one row: a result, or why there is none."""
+    """The deployment's answer for one row: a result, or why there is none.
+
+    `retryable`: a fault of the moment, not a verdict (a `timeout` result, no answer in
+    time, a refused connection, HTTP 5xx, gRPC UNAVAILABLE and the like).
+    """
 
     acc_reward: float | None
     status: str
     error: str | None = None
     cached: bool = False
+    retryable: bool = False
+
+
+def _from_result(result: dict[str, Any]) -> ItemAnswer:
+    status = str(result["status"])
+    return ItemAnswer(float(result["acc_reward"]), status, result.get("error"),
+                      bool(result.get("cached", False)), retryable=status == "timeout")
 
 
 class Transport(Protocol):
+    name: str  # "http" or "grpc", as the report names it
+
     async def check(self) -> None:
         """Raise `ValidationUnavailable` when the service does not answer at all."""
 
@@ -65,6 +82,8 @@ class Transport(Protocol):
 
 class HttpTransport:
     """`POST {url}/score` with one item; `GET {url}/health` to check."""
+
+    name = "http"
 
     def __init__(self, url: str, timeout_s: float, concurrency: int) -> None:
         self.url = url.rstrip("/")
@@ -83,15 +102,16 @@ class HttpTransport:
         try:
             response = await self._client.post(self.url + "/score", json={"items": [item]})
         except httpx.TimeoutException as exc:
-            return ItemAnswer(None, "client_timeout", f"{type(exc).__name__}: {exc}")
+            return ItemAnswer(None, "client_timeout", f"{type(exc).__name__}: {exc}",
+                              retryable=True)
         except httpx.HTTPError as exc:
-            return ItemAnswer(None, "unreachable", f"{type(exc).__name__}: {exc}")
+            return ItemAnswer(None, "unreachable", f"{type(exc).__name__}: {exc}",
+                              retryable=True)
         if response.status_code != 200:
-            return ItemAnswer(None, f"http {response.status_code}", _error_text(response))
+            return ItemAnswer(None, f"http {response.status_code}", _error_text(response),
+                              retryable=response.status_code >= 500)
         try:
-            result = response.json()["results"][0]
-            return ItemAnswer(float(result["acc_reward"]), str(result["status"]),
-                              result.get("error"), bool(result.get("cached", False)))
+            return _from_result(response.json()["results"][0])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return ItemAnswer(None, "bad_response", f"{type(exc).__name__}: {exc}")
 
@@ -124,42 +144,79 @@ def parse_min_agreement(values: Iterable[str]) -> dict[str, float]:
     return thresholds
 
 
-def make_transport(name: str, url: str, timeout_s: float, concurrency: int) -> Transport:
-    if name == "http":
-        return HttpTransport(url, timeout_s, concurrency)
-    if name == "grpc":
-        return _grpc_transport(url, timeout_s, concurrency)
-    raise ValidationUnavailable(f"unknown transport {name!r}; known: {', '.join(TRANSPORTS)}")
+class GrpcTransport:
+    """`RewardService.Score` with one item over one channel; the gRPC health service to
+    check. A refused call's status is `grpc CODE` (e.g. `grpc INVALID_ARGUMENT`)."""
+
+    name = "grpc"
+
+    def __init__(self, target: str, timeout_s: float) -> None:
+        try:
+            from reward_client.grpc import GrpcConnection
+        except ImportError as exc:
+            raise ValidationUnavailable(
+                f"the gRPC transport needs grpcio (reward_client.grpc): {exc}"
+            ) from None
+        self.target = target
+        self._connection = GrpcConnection(target, timeout_s)
+        self._stack = AsyncExitStack()
+
+    async def check(self) -> None:
+        from reward_client.client import Retryable, RewardRequestError
+
+        await self._stack.enter_async_context(self._connection)
+        try:
+            health = await self._connection.health()
+        except (Retryable, RewardRequestError) as exc:
+            raise ValidationUnavailable(f"grpc://{self.target} health: {exc}") from None
+        if health.get("status") != "ok":
+            raise ValidationUnavailable(f"grpc://{self.target} health: {health}")
+
+    async def score(self, item: dict[str, Any]) -> ItemAnswer:
+        from reward_client.client import Retryable, RewardRequestError
+
+        try:
+            (result,) = await self._connection.score([item])
+        except (Retryable, RewardRequestError) as exc:
+            code = getattr(exc.__cause__, "code", None)
+            status = f"grpc {code().name}" if callable(code) else "refused"
+            return ItemAnswer(None, status, str(exc)[:500],
+                              retryable=isinstance(exc, Retryable))
+        except ValueError as exc:  # a result that does not unpack to one
+            return ItemAnswer(None, "bad_response", f"{type(exc).__name__}: {exc}")
+        return _from_result(result)
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
 
 
-def _grpc_transport(url: str, timeout_s: float, concurrency: int) -> Transport:
+def make_transport(
+    url: str, transport: str | None, timeout_s: float, concurrency: int
+) -> Transport:
+    """The transport for `url`; `transport` None follows the URL's scheme."""
     try:
-        import reward_client.grpc  # noqa: F401
-    except ImportError:
-        raise ValidationUnavailable(
-            "the gRPC transport needs the reward_client.grpc client, which this installation "
-            "does not have; use --transport http"
-        ) from None
-    raise ValidationUnavailable("the gRPC transport is not wired to reward_client.grpc yet")
-
-
-def retryable(status: str) -> bool:
-    """A status that is a fault of the moment, not a verdict."""
-    return status in ("timeout", "client_timeout", "unreachable") or status.startswith("http 5")
+        name, address = pick_transport(url, transport or "auto")  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValidationUnavailable(str(exc)) from None
+    if name == "grpc":
+        return GrpcTransport(address, timeout_s)
+    return HttpTransport(address, timeout_s, concurrency)
 
 
 async def _run_rows(
     transport: Transport, rows: Sequence[KnownAnswer], concurrency: int
-) -> list[Outcome]:
+) -> list[tuple[Outcome, bool]]:
+    """Each row's outcome, and whether it is worth sending again."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(row: KnownAnswer) -> Outcome:
+    async def one(row: KnownAnswer) -> tuple[Outcome, bool]:
         async with gate:
             start = time.perf_counter()
             answer = await transport.score(row.request_item())
             elapsed = time.perf_counter() - start
-        return Outcome(row, answer.acc_reward, answer.status, elapsed, answer.error,
-                       answer.cached)
+        outcome = Outcome(row, answer.acc_reward, answer.status, elapsed, answer.error,
+                          answer.cached)
+        return outcome, answer.retryable
 
     return list(await asyncio.gather(*(one(row) for row in rows)))
 
@@ -167,7 +224,7 @@ async def _run_rows(
 async def validate_async(
     url: str,
     answer_types: Iterable[str] | None = None,
-    transport: str = "http",
+    transport: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     concurrency: int = DEFAULT_CONCURRENCY,
     min_agreement: Mapping[str, float] | None = None,
@@ -179,26 +236,27 @@ async def validate_async(
     rows = known_answers.load(wanted, files)
     if not rows:
         raise ValidationUnavailable(f"no known-answer rows for answer types {wanted}")
-    client = make_transport(transport, url, timeout_s, concurrency)
+    client = make_transport(url, transport, timeout_s, concurrency)
     try:
         await client.check()
-        outcomes = await _run_rows(client, rows, concurrency)
+        answered = await _run_rows(client, rows, concurrency)
         for _ in range(retries):
-            again = [i for i, outcome in enumerate(outcomes) if retryable(outcome.status)]
+            again = [i for i, (_, retry) in enumerate(answered) if retry]
             if not again:
                 break
-            redone = await _run_rows(client, [outcomes[i].row for i in again], 1)
-            for i, outcome in zip(again, redone, strict=True):
-                outcomes[i] = replace(outcome, attempts=outcomes[i].attempts + 1)
+            redone = await _run_rows(client, [answered[i][0].row for i in again], 1)
+            for i, (outcome, retry) in zip(again, redone, strict=True):
+                answered[i] = (replace(outcome, attempts=answered[i][0].attempts + 1), retry)
     finally:
         await client.aclose()
-    return build_report(url, transport, outcomes, min_agreement)
+    outcomes = [outcome for outcome, _ in answered]
+    return build_report(url, client.name, outcomes, min_agreement)
 
 
 def run_validation(
     url: str,
     answer_types: Iterable[str] | None = None,
-    transport: str = "http",
+    transport: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     concurrency: int = DEFAULT_CONCURRENCY,
     min_agreement: Mapping[str, float] | None = None,
@@ -207,11 +265,12 @@ def run_validation(
 ) -> Report:
     """Send every known-answer row to the deployment at `url`; the judged `Report`.
 
+    `transport` is "http" or "grpc" (None: `grpc://` URLs are gRPC, others HTTP);
     `answer_types` limits the rows; `timeout_s` bounds each request; `min_agreement`
     replaces the default threshold of a type (or "*") by a fraction of its rows; `files`
     replaces the default rows files; `retries` bounds the resending of items that timed
     out or failed in transport. Raises `ValidationUnavailable` when the service does
-    not answer its health check, the transport is missing, or no row is selected.
+    not answer its health check, the URL does not fit the transport, or no row is selected.
     """
     return asyncio.run(
         validate_async(url, answer_types, transport, timeout_s, concurrency, min_agreement,

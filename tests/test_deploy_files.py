@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ def test_compose_file_is_valid() -> None:
 
 def test_dockerfile_copies_every_package_and_serves_the_cli() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("reward_server", "services"):
+    for package in ("reward_server", "services", "reward_client"):
         assert f"COPY {package} ./{package}" in dockerfile
         assert (ROOT / package).is_dir()
     assert 'CMD ["reward-server", "serve"]' in dockerfile
@@ -34,16 +35,18 @@ def test_the_image_install_carries_the_known_answers(tmp_path: Path) -> None:
     # from this checkout): `reward-server validate` in the image needs them.
     source = tmp_path / "src"
     source.mkdir()
+    copied = re.findall(r"^COPY (\S+) \./\1$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert "reward_server" in copied and "services" in copied
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for package in ("reward_server", "services"):
+    for package in copied:
         shutil.copytree(ROOT / package, source / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "--no-build-isolation", "--target", str(target), str(source)],
                    check=True, capture_output=True, timeout=300)
-    probe = ("from reward_server import known_answers as k; "
+    probe = ("import services.validate; from reward_server import known_answers as k; "
              "print(k.PACKAGE_DIR); print(len(k.load()))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(target)}, timeout=60)

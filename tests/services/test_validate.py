@@ -138,11 +138,38 @@ def test_own_rows_file(wrong_server: str, tmp_path: Path) -> None:
     assert "- any mine.jsonl:1: acc_reward 1, expected within 1e-06 of 0" in done.stdout
 
 
-def test_cannot_run_is_exit_2_with_the_reason(wrong_server: str) -> None:
+def test_cannot_run_is_exit_2_with_the_reason() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     done = validate("--url", dead)
     assert done.returncode == 2 and f"{dead}/health" in done.stderr
     with pytest.raises(ValidationUnavailable, match="/health"):
         run_validation(dead)
-    grpc = validate("--url", wrong_server, "--transport", "grpc")
-    assert grpc.returncode == 2 and "gRPC transport" in grpc.stderr
+    dead_grpc = f"127.0.0.1:{free_port()}"
+    grpc = validate("--url", dead_grpc, "--transport", "grpc", "--timeout", "2")
+    assert grpc.returncode == 2 and f"grpc://{dead_grpc} health" in grpc.stderr
+    wrong = validate("--url", f"grpc://{dead_grpc}", "--transport", "http")
+    assert wrong.returncode == 2 and "is a gRPC URL" in wrong.stderr
+
+
+def test_grpc_transport_passes_against_the_real_server(known_answer_grpc: str) -> None:
+    types = ["bbox", "critic", "number"]
+    done = validate("--url", known_answer_grpc, "--answer-types", *types, "--json")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert (report["transport"], report["passed"]) == ("grpc", True)
+    assert [t["answer_type"] for t in report["answer_types"]] == types
+    assert sum(t["agreed"] for t in report["answer_types"]) == len(known_answers.load(types))
+
+
+def test_refused_items_are_disagreements_on_both_transports(
+    known_answer_server: str, known_answer_grpc: str, tmp_path: Path
+) -> None:
+    rows = tmp_path / "refused.jsonl"
+    rows.write_text(json.dumps({"answer_type": "haiku", "response": "<answer>x</answer>",
+                                "answer": "x", "expected": 1.0, "comment": "no such type"}))
+    for url, status in [(known_answer_server, "http 422"),
+                        (known_answer_grpc, "grpc INVALID_ARGUMENT")]:
+        report = run_validation(url, files=[rows])
+        (outcome,) = report.outcomes
+        assert (outcome.status, outcome.attempts, report.passed) == (status, 1, False)
+        assert "answer_type" in (outcome.error or "")

@@ -52,7 +52,7 @@ class ItemAnswer:
     """The deployment's answer for one row: a result, or why there is none.
 
     `retryable`: a fault of the moment, not a verdict (a `timeout` result, no answer in
-    time, a refused connection, HTTP 5xx, gRPC UNAVAILABLE and the like).
+    time, a refused connection, HTTP 429 or 5xx, gRPC UNAVAILABLE and the like).
     """
 
     acc_reward: float | None
@@ -109,7 +109,8 @@ class HttpTransport:
                               retryable=True)
         if response.status_code != 200:
             return ItemAnswer(None, f"http {response.status_code}", _error_text(response),
-                              retryable=response.status_code >= 500)
+                              retryable=response.status_code == 429
+                              or response.status_code >= 500)
         try:
             return _from_result(response.json()["results"][0])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -120,10 +121,13 @@ class HttpTransport:
 
 
 def _error_text(response: httpx.Response) -> str:
+    """The service's one-line `message`, else the start of the body."""
     try:
-        return str(response.json().get("message", response.text))[:500]
+        body = response.json()
     except ValueError:
-        return response.text[:500]
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or response.text)[:500]
 
 
 def parse_min_agreement(values: Iterable[str]) -> dict[str, float]:

@@ -19,9 +19,10 @@ Unscored items are `?unscored_value=` (default 0.0) in `rewards`/`reward`, with
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from reward_client.items import LabelError, make_item, parse_label
@@ -72,33 +73,44 @@ def _scored(result: ScoreResult) -> bool:
     return result.status not in ("timeout", "error", "invalid")
 
 
+@dataclass
+class FrameworkQuery:
+    """The URL parameters of the framework endpoints."""
+
+    answer_type: Annotated[str | None, Query(description="Answer type of plain labels.")] = None
+    invalid: Annotated[InvalidMode, Query(description="request: a bad sample is a 422; "
+                                          "item: an unscored result")] = "request"
+    unscored_value: Annotated[float, Query(allow_inf_nan=False, description="Reward of "
+                                           "items the server could not judge.")] = 0.0
+    clean_completion: Annotated[bool, Query(description="Drop trailing special tokens.")] = True
+
+
 def framework_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["frameworks"])
 
     @router.post("/openrlhf")
     async def openrlhf(
-        body: OpenRLHFRequest, request: Request,
-        answer_type: str | None = Query(None, description="Answer type of plain labels."),
-        invalid: InvalidMode = Query("request", description="request (422) or item."),
-        unscored_value: float = Query(0.0, allow_inf_nan=False),
-        clean_completion: bool = Query(True, description="Drop trailing special tokens."),
+        body: OpenRLHFRequest, request: Request, query: Annotated[FrameworkQuery, Depends()]
     ) -> dict[str, Any]:
         prompts = body.prompts or [""] * len(body.query)
         labels = body.labels if body.labels is not None else [None] * len(body.query)
+        mode = query.invalid
+        parsed: list[ScoreItem | FieldError]
         if not len(prompts) == len(labels) == len(body.query):
-            parsed: list[ScoreItem | FieldError] = [
-                FieldError(0, ("labels",), "query, prompts and labels must have one entry per "
-                           "sample")]
-            invalid = "request"
+            parsed = [FieldError(0, ("labels",), "query, prompts and labels must have one "
+                                 "entry per sample")]
+            mode = "request"
         else:
-            parsed = [_item(i, response_of(q, p), label, answer_type, clean_completion)
+            parsed = [_item(i, response_of(q, p), label, query.answer_type,
+                            query.clean_completion)
                       for i, (q, p, label) in enumerate(zip(body.query, prompts, labels,
                                                            strict=True))]
         results = await score_items(request.app.state.engine, settings, parsed,
-                                    [None] * len(parsed), invalid)
+                                    [None] * len(parsed), mode)
+        unscored = query.unscored_value
         return {
-            "rewards": [_reward(r, unscored_value) for r in results],
-            "scores": [r.acc_reward if _scored(r) else unscored_value for r in results],
+            "rewards": [_reward(r, unscored) for r in results],
+            "scores": [r.acc_reward if _scored(r) else unscored for r in results],
             "extra_logs": {
                 "acc_reward": [r.acc_reward for r in results],
                 "format_reward": [r.format_reward for r in results],
@@ -108,18 +120,14 @@ def framework_router(settings: Settings) -> APIRouter:
 
     @router.post("/slime")
     async def slime(
-        body: SlimeRequest, request: Request,
-        answer_type: str | None = Query(None, description="Answer type of plain labels."),
-        invalid: InvalidMode = Query("request", description="request (422) or item."),
-        unscored_value: float = Query(0.0, allow_inf_nan=False),
-        clean_completion: bool = Query(True, description="Drop trailing special tokens."),
+        body: SlimeRequest, request: Request, query: Annotated[FrameworkQuery, Depends()]
     ) -> dict[str, Any]:
-        parsed = [_item(0, body.response, body.label, answer_type, clean_completion,
-                        body.metadata)]
+        parsed = [_item(0, body.response, body.label, query.answer_type,
+                        query.clean_completion, body.metadata)]
         (result,) = await score_items(request.app.state.engine, settings, parsed, [None],
-                                      invalid)
+                                      query.invalid)
         return {
-            "reward": _reward(result, unscored_value),
+            "reward": _reward(result, query.unscored_value),
             "acc_reward": result.acc_reward,
             "format_reward": result.format_reward,
             "status": result.status,

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 import reward_server
+from services.validate import run_validation
 from tests.deploy.engine import ROOT, build_image, container_env, wait_for_health
 from tests.services.server_process import free_port
 
@@ -196,3 +197,9 @@ def test_the_played_deployment_scores(played_deployment: str) -> None:
     assert results["mc"]["reward"] == results["math"]["reward"] == 1.0
     assert results["wrong"]["reward"] == 0.0
     assert results["svg"]["reward"] > 0.9 and results["html"]["reward"] > 0.9
+
+
+def test_the_played_deployment_passes_the_validation_suite(played_deployment: str) -> None:
+    report = run_validation(played_deployment, timeout_s=120)
+    failing = {s.answer_type: s.agreement for s in report.summaries if not s.passed}
+    assert report.passed, failing

@@ -10,7 +10,7 @@ What the sandbox covers
 - Namespaces: new user, pid, network, ipc, uts and (where possible) cgroup namespaces.
   The network namespace has only its own loopback: no host, no other sandbox, no
   service on the host's 127.0.0.1 can be reached. Nested user namespaces are disabled.
-- Files: the root is an empty tmpfs holding a read-only bind of `/usr` (the interpreter
+- Files: the root is an empty read-only tmpfs holding a read-only bind of `/usr` (the interpreter
   and its standard library; `/bin`, `/lib`, `/lib64` are symlinks into it), a minimal
   `/dev` (null, zero, random, urandom, tty) and a fresh size-capped tmpfs `/work` as
   the working directory with the files given. No `/proc`, no `/etc`, no `/tmp` of the
@@ -196,7 +196,8 @@ def _bwrap_argv(
         argv += ["--ro-bind", prefix, prefix]
     for name, fd in file_fds.items():
         argv += ["--perms", "0644", "--file", str(fd), f"{WORKDIR}/{name}"]
-    argv += ["--chdir", WORKDIR, "--"]
+    # The root tmpfs bwrap builds on stays read-only: only the size-capped /work is writable.
+    argv += ["--remount-ro", "/", "--chdir", WORKDIR, "--"]
     return argv
 
 

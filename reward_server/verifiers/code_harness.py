@@ -30,6 +30,9 @@ import sys
 # change what the harness reports.
 _write = os.write
 _dumps = json.dumps
+_SystemExit, _AssertionError, _MemoryError, _BaseException = (
+    SystemExit, AssertionError, MemoryError, BaseException
+)
 
 
 def _report(nonce: str, **fields: object) -> None:
@@ -72,17 +75,17 @@ def main() -> None:
         else:
             sys.stdout.flush()
             _report(nonce, kind="ok")
-    except SystemExit as exc:
+    except _SystemExit as exc:
         if mode == "stdio" and exc.code in (None, 0):
             sys.stdout.flush()
             _report(nonce, kind="ok")
         else:
             _report(nonce, kind="runtime_error", error=f"exit({exc.code!r})")
-    except AssertionError as exc:
+    except _AssertionError as exc:
         _report(nonce, kind="wrong_answer", error=_describe(exc))
-    except MemoryError:
+    except _MemoryError:
         _report(nonce, kind="memory", error="MemoryError")
-    except BaseException as exc:  # noqa: BLE001 - any failure of the program is its verdict
+    except _BaseException as exc:  # noqa: BLE001 - any failure of the program is its verdict
         _report(nonce, kind="runtime_error", error=_describe(exc))
 
 

@@ -57,13 +57,13 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-RunKind = Literal["exited", "timeout", "memory", "output_limit", "signalled"]
+RunKind = Literal["exited", "timeout", "memory", "output_limit", "signalled", "stopped"]
 
 WORKDIR = "/work"
 # The report channel inside: the launcher moves the pipe it is given to this fd.
@@ -97,6 +97,7 @@ class Limits:
     file_size_bytes: int = 2**20
     open_files: int = 64
     output_bytes: int = 2**20
+    report_bytes: int = 2**20
     tmpfs_bytes: int = 16 * 2**20
 
 
@@ -117,8 +118,9 @@ class Run:
     `kind`: `exited` (see `exit_code`), `timeout` (wall clock, or CPU seconds: SIGXCPU),
     `memory` (the launcher saw MemoryError before the script could report it),
     `output_limit` (more than `output_bytes` printed, or a file over `file_size_bytes`),
-    `signalled` (killed by another signal: segfault, abort; `exit_code` is -signal).
-    `report` is what the script wrote on fd 3 after the launcher's start line.
+    `signalled` (killed by another signal: segfault, abort), `stopped` (the caller's
+    `until` said enough). `report` is what the script wrote on fd 3 after the launcher's
+    start line, at most `report_bytes`.
     """
 
     kind: RunKind
@@ -215,10 +217,13 @@ def run_python(
     limits: Limits | None = None,
     config: SandboxConfig | None = None,
     args: Sequence[str] = (),
+    until: Callable[[bytes], bool] | None = None,
 ) -> Run:
     """Run `files[script]` with Python in a fresh sandbox (see the module docstring).
 
-    `files` are written into the working directory `/work` (flat names). Raises
+    `files` are written into the working directory `/work` (flat names). `until`, when
+    given, is called with each new piece of the report channel (the launcher's start line
+    included); once it returns True the run is killed (kind `stopped`). Raises
     `SandboxUnavailable` when the sandbox cannot start; anything the program does is a
     `Run`, never an exception.
     """
@@ -259,13 +264,18 @@ def run_python(
             os.close(fd)
         os.close(report_write)
     try:
-        return _supervise(proc, report_read, stdin, limits, started)
+        return _supervise(proc, report_read, stdin, limits, started, until)
     finally:
         _kill(proc)
 
 
 def _supervise(
-    proc: subprocess.Popen[bytes], report_fd: int, stdin: bytes, limits: Limits, started: float
+    proc: subprocess.Popen[bytes],
+    report_fd: int,
+    stdin: bytes,
+    limits: Limits,
+    started: float,
+    until: Callable[[bytes], bool] | None,
 ) -> Run:
     """Feed stdin, read the pipes under the byte cap, enforce the deadline."""
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -308,11 +318,18 @@ def _supervise(
                     selector.unregister(fd)
                     reading -= 1
                     continue
-                if fd != report_fd:
-                    output += len(chunk)
-                    if output > limits.output_bytes:
-                        kind = "output_limit"
+                if fd == report_fd:
+                    report = buffers[fd]
+                    kept = chunk[: max(0, len(STARTED) + limits.report_bytes - len(report))]
+                    report += kept
+                    if until is not None and kept and until(kept):
+                        kind = "stopped"
                         break
+                    continue
+                output += len(chunk)
+                if output > limits.output_bytes:
+                    kind = "output_limit"
+                    break
                 buffers[fd] += chunk[: max(0, limits.output_bytes + 1 - len(buffers[fd]))]
             if kind is not None:
                 break
@@ -350,8 +367,7 @@ def _kind_of_exit(code: int | None) -> RunKind:
     if code is None or 0 <= code <= 128:
         return "exited"
     sig = code - 128 if code > 128 else -code
-    if sig in (signal.SIGXCPU, signal.SIGKILL):
-        # SIGKILL comes at the CPU hard limit (soft + 1 s); we kill only after a verdict.
+    if sig == signal.SIGXCPU:
         return "timeout"
     if sig == signal.SIGXFSZ:
         return "output_limit"

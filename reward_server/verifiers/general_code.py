@@ -38,8 +38,9 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import secrets
-import time
+import signal
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -55,8 +56,6 @@ Mode = Literal["stdio", "call", "assert"]
 FailureKind = Literal["wrong_answer", "runtime_error", "timeout", "memory", "output_limit"]
 
 _HARNESS = (Path(__file__).parent / "code_harness.py").read_bytes()
-# Below this much budget left a test cannot even start its interpreter.
-_MIN_TEST_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -284,73 +283,139 @@ def sandbox_setup(settings: Settings) -> tuple[sandbox.Limits, sandbox.SandboxCo
     return limits, config
 
 
-def run_test(
-    program: str, test: CodeTest, options: Options, limits: sandbox.Limits,
+def run_tests(
+    program: str, tests: list[CodeTest], options: Options, limits: sandbox.Limits,
     config: sandbox.SandboxConfig,
-) -> TestOutcome:
-    """Run one test in a fresh sandbox; raises `sandbox.SandboxUnavailable`."""
+) -> list[TestOutcome]:
+    """Run the tests in one sandbox (a forked child per test, see `code_harness`).
+
+    Returns one outcome per test that ran, in order; tests cut off by the item budget or
+    skipped after a failure are absent. Raises `sandbox.SandboxUnavailable`.
+    """
     nonce = secrets.token_hex(16)
-    job: dict[str, Any] = {"mode": test.mode, "nonce": nonce}
-    if test.mode == "call":
-        job.update(fn_name=test.fn_name, args=list(test.args))
-    elif test.mode == "assert":
-        job["test"] = test.code
+    mode = tests[0].mode
+    job = {
+        "mode": mode, "nonce": nonce, "time_limit_s": min(options.time_limit_s, limits.wall_s),
+        "output_bytes": limits.output_bytes, "stop_at_first_failure": options.stop_at_first_failure,
+        "tests": [_job_test(t) for t in tests],
+    }  # fmt: skip
     files = {
         "harness.py": _HARNESS,
         "solution.py": program.encode("utf-8", "replace"),
         "job.json": json.dumps(job).encode(),
     }
-    run = sandbox.run_python("harness.py", files, test.stdin.encode("utf-8", "replace"),
-                             limits, config)
-    if run.kind == "timeout":
-        return TestOutcome(False, "timeout", f"over {limits.wall_s:.2f} s")
-    if run.kind in ("memory", "output_limit"):
-        return TestOutcome(False, run.kind, f"over the {run.kind.replace('_', ' ')}")
-    if run.kind == "signalled":
-        return TestOutcome(False, "runtime_error", f"killed by signal (exit {run.exit_code})")
-    report = _own_report(run.report, nonce)
-    if report is not None and report.get("kind") != "ok":
-        kind = report.get("kind", "runtime_error")
-        kind = kind if kind in ("wrong_answer", "memory") else "runtime_error"
-        detail = str(report.get("error", ""))
-        if kind == "wrong_answer" and test.mode == "assert":
-            detail = f"{_clip(test.code.strip().splitlines()[-1])} failed"
-        return TestOutcome(False, kind, detail)
-    if run.exit_code != 0:
-        return TestOutcome(False, "runtime_error", f"exit status {run.exit_code}")
+    reader = _ReportReader(nonce, tests, options)
+    run = sandbox.run_python(
+        "harness.py", files, b"", limits, config,
+        until=lambda chunk: reader.feed(chunk) and options.stop_at_first_failure,
+    )
+    outcomes = reader.outcomes
+    if len(outcomes) < len(tests) and (not outcomes or outcomes[-1].passed):
+        # The run ended before the next test finished: say why, against that test.
+        if run.kind in ("timeout", "memory", "output_limit"):
+            why = {"timeout": "the item's time budget is spent", "memory": "over the memory "
+                   "limit", "output_limit": "over the output limit"}[run.kind]
+            outcomes.append(TestOutcome(False, run.kind, why))  # type: ignore[arg-type]
+        elif run.kind != "stopped":
+            outcomes.append(TestOutcome(False, "runtime_error",
+                                        f"the program ended the test harness ({run.kind}, "
+                                        f"exit {run.exit_code})"))
+    return outcomes
+
+
+def _job_test(test: CodeTest) -> dict[str, Any]:
     if test.mode == "stdio":
-        # No report with exit 0: the program ended itself with os._exit(0); its output counts.
-        got = run.stdout.decode("utf-8", "replace")
-        if outputs_match(got, test.expected, options.float_tolerance):
-            return TestOutcome(True)
-        return TestOutcome(False, "wrong_answer",
-                           f"printed {_clip(got)!r}, expected {_clip(test.expected)!r}")
-    if report is None:
-        return TestOutcome(False, "runtime_error", "the program exited before the test ran")
+        return {"stdin": test.stdin}
     if test.mode == "call":
-        got = report.get("result")
-        expected = test.expected
-        if values_match(got, expected, options.float_tolerance) or (
-            isinstance(expected, list) and len(expected) == 1
-            and values_match(got, expected[0], options.float_tolerance)
-        ):
-            return TestOutcome(True)
-        return TestOutcome(False, "wrong_answer", f"returned {_clip(repr(got))}, expected "
-                           f"{_clip(repr(expected))}")
-    return TestOutcome(True)
+        return {"fn_name": test.fn_name, "args": list(test.args)}
+    return {"code": test.code}
 
 
-def _own_report(report: bytes, nonce: str) -> dict[str, Any] | None:
-    """The harness's last report line carrying this run's nonce, decoded; None if none."""
-    prefix = nonce.encode() + b" "
-    for line in reversed(report.splitlines()):
-        if line.startswith(prefix):
-            try:
-                value = json.loads(line[len(prefix):])
-            except ValueError:
-                return None
-            return value if isinstance(value, dict) else None
-    return None
+class _ReportReader:
+    """Turns the harness's report lines into outcomes as they arrive (see `code_harness`)."""
+
+    def __init__(self, nonce: str, tests: list[CodeTest], options: Options) -> None:
+        self.prefix = nonce.encode() + b" "
+        self.tests = tests
+        self.options = options
+        self.outcomes: list[TestOutcome] = []
+        self._pending = b""
+        self._child: dict[int, dict[str, Any]] = {}
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take more report bytes; True once a test failed (the caller may stop the run)."""
+        lines = (self._pending + chunk).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            fields = self._decode(line)
+            if fields is None:
+                continue
+            index = fields.get("test")
+            if not isinstance(index, int) or index != len(self.outcomes):
+                continue
+            if "kind" in fields:
+                self._child[index] = fields
+            elif "status" in fields and index < len(self.tests):
+                self.outcomes.append(self._judge(self.tests[index], fields,
+                                                 self._child.get(index)))
+        return any(not outcome.passed for outcome in self.outcomes)
+
+    def _decode(self, line: bytes) -> dict[str, Any] | None:
+        if not line.startswith(self.prefix):
+            return None
+        try:
+            value = json.loads(line[len(self.prefix) :])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _judge(
+        self, test: CodeTest, parent: dict[str, Any], child: dict[str, Any] | None
+    ) -> TestOutcome:
+        tolerance = self.options.float_tolerance
+        if parent.get("timeout"):
+            return TestOutcome(False, "timeout", f"over {self.options.time_limit_s:g} s")
+        if parent.get("output_limit"):
+            return TestOutcome(False, "output_limit", "printed over the output limit")
+        status = parent.get("status")
+        if not isinstance(status, int):
+            return TestOutcome(False, "runtime_error", "no exit status")
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            if sig == signal.SIGXCPU:
+                return TestOutcome(False, "timeout", f"over {self.options.time_limit_s:g} s CPU")
+            if sig == signal.SIGXFSZ:
+                return TestOutcome(False, "output_limit", "wrote a file over the size limit")
+            return TestOutcome(False, "runtime_error", f"killed by {signal.Signals(sig).name}")
+        if child is not None and child.get("kind") != "ok":
+            kind = child.get("kind")
+            kind = kind if kind in ("wrong_answer", "memory") else "runtime_error"
+            detail = str(child.get("error", ""))
+            if kind == "wrong_answer" and test.mode == "assert":
+                detail = f"{_clip(test.code.strip().splitlines()[-1])} failed"
+            return TestOutcome(False, kind, detail)  # type: ignore[arg-type]
+        if os.WEXITSTATUS(status) != 0:
+            return TestOutcome(False, "runtime_error",
+                               f"exit status {os.WEXITSTATUS(status)}")
+        if test.mode == "stdio":
+            # No child line with exit 0: the program ended with os._exit(0); output counts.
+            got = str(parent.get("stdout", ""))
+            if outputs_match(got, test.expected, tolerance):
+                return TestOutcome(True)
+            return TestOutcome(False, "wrong_answer",
+                               f"printed {_clip(got)!r}, expected {_clip(test.expected)!r}")
+        if child is None:
+            return TestOutcome(False, "runtime_error", "the program exited before the test ran")
+        if test.mode == "call":
+            got, expected = child.get("result"), test.expected
+            if values_match(got, expected, tolerance) or (
+                isinstance(expected, list) and len(expected) == 1
+                and values_match(got, expected[0], tolerance)
+            ):
+                return TestOutcome(True)
+            return TestOutcome(False, "wrong_answer",
+                               f"returned {_clip(repr(got))}, expected {_clip(repr(expected))}")
+        return TestOutcome(True)
 
 
 def _clip(text: str, limit: int = 80) -> str:
@@ -367,27 +432,24 @@ def compare(
         return Verdict(0.0, status="error", message=f"unreadable general-code reference: {exc}")
     settings = _service_settings()
     base_limits, config = sandbox_setup(settings)
-    deadline = time.monotonic() + settings.code_item_budget_s
-    passed = 0
-    first_failure: str | None = None
-    for index, test in enumerate(tests):
-        remaining = deadline - time.monotonic()
-        if remaining < _MIN_TEST_S:
-            outcome = TestOutcome(False, "timeout", "the item's time budget is spent")
-        else:
-            wall_s = min(options.time_limit_s, remaining)
-            limits = replace(base_limits, wall_s=wall_s, cpu_s=options.time_limit_s)
-            try:
-                outcome = run_test(extracted, test, options, limits, config)
-            except sandbox.SandboxUnavailable as exc:
-                return Verdict(0.0, status="error", message=f"code sandbox unavailable: {exc}")
-        if outcome.passed:
-            passed += 1
-            continue
-        if first_failure is None:
-            first_failure = f"{outcome.kind} on test {index + 1} of {len(tests)}: {outcome.detail}"
-        if options.stop_at_first_failure or remaining < _MIN_TEST_S:
-            break
+    budget = settings.code_item_budget_s
+    report_bytes = min(64 * 2**20, (2 * base_limits.output_bytes + 4096) * len(tests))
+    limits = replace(base_limits, wall_s=budget, cpu_s=budget, report_bytes=report_bytes)
+    try:
+        outcomes = run_tests(extracted, tests, options, limits, config)
+    except sandbox.SandboxUnavailable as exc:
+        return Verdict(0.0, status="error", message=f"code sandbox unavailable: {exc}")
+    if options.stop_at_first_failure:
+        outcomes = outcomes[: next((i + 1 for i, o in enumerate(outcomes) if not o.passed),
+                                   len(outcomes))]
+    passed = sum(outcome.passed for outcome in outcomes)
+    failures = [(i, o) for i, o in enumerate(outcomes) if not o.passed]
+    first_failure = None
+    if failures:
+        index, outcome = failures[0]
+        first_failure = f"{outcome.kind} on test {index + 1} of {len(tests)}: {outcome.detail}"
+    elif len(outcomes) < len(tests):
+        first_failure = f"timeout on test {len(outcomes) + 1} of {len(tests)}: not reached"
     total = len(tests)
     score = passed / total if options.partial_credit else float(passed == total)
     components = {"tests_passed": float(passed), "tests_total": float(total)}

@@ -141,6 +141,14 @@ def test_the_item_budget_bounds_all_tests(monkeypatch: pytest.MonkeyPatch) -> No
     assert "timeout" in (result.message or "")
 
 
+@pytest.fixture
+def fresh_settings() -> Any:
+    """Workers forked after this read REWARD_CODE_* anew (the verifier caches them)."""
+    general_code._service_settings.cache_clear()
+    yield
+    general_code._service_settings.cache_clear()
+
+
 def _corpus() -> list[dict[str, Any]]:
     return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
 
@@ -179,7 +187,7 @@ def test_engine_serves_hostile_items_and_keeps_serving() -> None:
         "x = bytearray(10 * 2**30)",
         "import time\ntime.sleep(1e9)",
         "import ctypes\nctypes.string_at(0)",
-        "import os\nos.kill(os.getppid(), 9)",  # harmless: the sandbox's init ignores it
+        "import os\nos.kill(os.getppid(), 9)",  # kills the test harness: the test fails
     ]
     items = [ScoreItem("general-code", f"<answer>{src}</answer>", ["assert True"],
                        id=str(i), options={"time_limit_s": 1.0}) for i, src in enumerate(hostile)]
@@ -188,14 +196,14 @@ def test_engine_serves_hostile_items_and_keeps_serving() -> None:
     with Engine(Settings(workers=2, cache_size=0)) as engine:
         results = engine.score_sync(items)
         assert [r.status for r in results] == ["ok"] * len(items)
-        assert [r.reward for r in results] == [0.0] * (len(hostile) - 1) + [1.0, 1.0]
+        assert [r.reward for r in results] == [0.0] * len(hostile) + [1.0]
         assert engine.health()["code_sandbox"] == {"available": True, "error": None}
         again = engine.score_sync(items[-1:])
         assert again[0].reward == 1.0
 
 
 def test_no_sandbox_means_error_items_and_an_unavailable_health(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, fresh_settings: None
 ) -> None:
     monkeypatch.setenv("REWARD_CODE_PYTHON", "/usr/bin/no-such-python")
     item = ScoreItem("general-code", "<answer>print(3)</answer>", ADD_IO)
@@ -208,7 +216,9 @@ def test_no_sandbox_means_error_items_and_an_unavailable_health(
     assert health["available"] is False and "did not start" in health["error"]
 
 
-def test_killing_the_worker_kills_its_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killing_the_worker_kills_its_sandbox(
+    monkeypatch: pytest.MonkeyPatch, fresh_settings: None
+) -> None:
     # A distinctive memory limit puts a marker in the argv of this test's sandboxes.
     monkeypatch.setenv("REWARD_CODE_MEMORY_MB", "517")
     marker = str(517 * 2**20).encode()

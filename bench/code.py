@@ -6,9 +6,12 @@
 2. Throughput: GRPO-shaped batches (8 prompts x 16 samples = 128 items) of MBPP
    problems from `tests/data/general_code.jsonl`, each sample a distinct program
    (correct, wrong, or crashing at import, as a policy's samples are), scored through
-   `Engine` with the verdict cache off. Prints items/s and sandboxed test runs/s.
+   `Engine` with the verdict cache off. Prints items/s and tests/s.
+3. Many tests: one stdin/stdout item with `--tests` tests (CodeContests-sized), all
+   passing, through the verifier: seconds per item and per test (one sandbox per item,
+   a forked child per test).
 
-    python bench/code.py [--runs 30] [--batches 2] [--workers N]
+    python bench/code.py [--runs 30] [--batches 2] [--workers N] [--tests 100]
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reward_server import sandbox  # noqa: E402
+from reward_server import registry, sandbox  # noqa: E402
 from reward_server.engine import Engine  # noqa: E402
 from reward_server.settings import Settings  # noqa: E402
-from reward_server.types import ScoreItem  # noqa: E402
+from reward_server.types import ItemContext, ScoreItem  # noqa: E402
+from reward_server.verifiers import general_code  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "general_code.jsonl"
 GROUP = 16
@@ -76,7 +80,7 @@ def grpo_items(batches: int, seed: int = 0) -> list[ScoreItem]:
 
 
 def throughput(items: list[ScoreItem], workers: int) -> tuple[float, float, float, float]:
-    """items/s, sandbox runs/s, mean reward, p50 batch seconds."""
+    """items/s, tests/s, mean reward, p50 batch seconds."""
     size = GROUP * GROUPS_PER_BATCH
     with Engine(Settings(workers=workers, cache_size=0)) as engine:
         engine.score_sync(items[:workers])  # warm the workers
@@ -94,8 +98,21 @@ def throughput(items: list[ScoreItem], workers: int) -> tuple[float, float, floa
     return len(items) / total, runs / total, statistics.mean(rewards), statistics.median(seconds)
 
 
+def many_tests(count: int) -> float:
+    """Seconds to verify one passing stdin/stdout item of `count` tests."""
+    reference = json.dumps({"inputs": [f"{i} {i}\n" for i in range(count)],
+                            "outputs": [f"{2 * i}\n" for i in range(count)]})
+    options = registry.build_options("general-code", {})
+    program = "a, b = map(int, input().split())\nprint(a + b)\n"
+    started = time.perf_counter()
+    verdict = general_code.compare(program, reference, options, ItemContext())
+    seconds = time.perf_counter() - started
+    assert verdict.score == 1.0, verdict
+    return seconds
+
+
 def _runs_of(components: dict[str, float], reward: float) -> float:
-    """Sandbox runs an item took: every test when it passed, up to the first failure if not."""
+    """Tests an item ran: every test when it passed, up to the first failure if not."""
     return components["tests_total"] if reward == 1.0 else components["tests_passed"] + 1
 
 
@@ -104,11 +121,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--batches", type=int, default=2)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--tests", type=int, default=100)
     args = parser.parse_args()
 
     plain, boxed = startup(args.runs)
     items = grpo_items(args.batches)
     rate, run_rate, mean_reward, p50 = throughput(items, args.workers)
+    many = many_tests(args.tests)
     version = subprocess.run(["bwrap", "--version"], capture_output=True, text=True).stdout
     print(f"machine: {os.cpu_count()} CPUs, {args.workers} workers, {version.strip()}")
     print()
@@ -119,8 +138,10 @@ def main() -> None:
     print(f"| sandbox overhead | {(boxed - plain) * 1000:.1f} ms ({boxed / plain:.2f}x) |")
     print(f"| GRPO batches: {len(items)} items, {GROUPS_PER_BATCH} x {GROUP} per batch "
           f"(mean reward {mean_reward:.2f}) | {rate:.1f} items/s |")
-    print(f"| sandboxed test runs through the pool | {run_rate:.1f} runs/s |")
+    print(f"| tests run through the pool | {run_rate:.1f} tests/s |")
     print(f"| one batch of {GROUP * GROUPS_PER_BATCH} items, p50 | {p50:.2f} s |")
+    print(f"| one stdin/stdout item of {args.tests} tests | {many:.2f} s "
+          f"({many / args.tests * 1000:.1f} ms/test) |")
 
 
 if __name__ == "__main__":

@@ -151,8 +151,7 @@ class Engine:
         config = sandbox.SandboxConfig(
             self.settings.code_python, self.settings.code_uid, self.settings.code_gid
         )
-        problem = sandbox.probe(config)
-        return {"available": problem is None, "error": problem}
+        return sandbox.status(config)
 
     # -- scoring --------------------------------------------------------------------------
 

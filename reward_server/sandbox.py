@@ -9,7 +9,9 @@ how to enable it (`ENABLE_HINT`).
 What the sandbox covers
 - Namespaces: new user, pid, network, ipc, uts and (where possible) cgroup namespaces.
   The network namespace has only its own loopback: no host, no other sandbox, no
-  service on the host's 127.0.0.1 can be reached. Nested user namespaces are disabled.
+  service on the host's 127.0.0.1 can be reached. Nested user namespaces are disabled
+  where bwrap can do so (not in a container whose /proc/sys is read-only;
+  `status()["nested_userns_disabled"]` says which).
 - Files: the root is an empty read-only tmpfs holding a read-only bind of `/usr` (the interpreter
   and its standard library; `/bin`, `/lib`, `/lib64` are symlinks into it), a minimal
   `/dev` (null, zero, random, urandom, tty) and a fresh size-capped tmpfs `/work` as
@@ -61,7 +63,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 RunKind = Literal["exited", "timeout", "memory", "output_limit", "signalled", "stopped"]
 
@@ -179,9 +181,10 @@ def _bwrap_argv(
         raise SandboxUnavailable(f"{config.bwrap!r} is not installed; {ENABLE_HINT}")
     argv = [
         bwrap,
-        "--unshare-all", "--unshare-user", "--disable-userns",
+        "--unshare-all", "--unshare-user",
+        *(["--disable-userns"] if can_disable_userns(bwrap, python, config) else []),
         "--die-with-parent", "--new-session",
-        "--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
+        "--uid", "1000", "--gid", "1000",
         "--clearenv",
         "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
         "--setenv", "HOME", WORKDIR, "--setenv", "LANG", "C.UTF-8",
@@ -201,6 +204,31 @@ def _bwrap_argv(
     # The root tmpfs bwrap builds on stays read-only: only the size-capped /work is writable.
     argv += ["--remount-ro", "/", "--chdir", WORKDIR, "--"]
     return argv
+
+
+@cache
+def can_disable_userns(bwrap: str, python: str, config: SandboxConfig) -> bool:
+    """Whether bwrap can forbid nested user namespaces here (checked once per process).
+
+    It does so by writing /proc/sys/user/max_user_namespaces inside the sandbox, which a
+    container's read-only /proc/sys refuses; there the sandbox goes without it.
+    """
+    try:
+        result = subprocess.run(
+            [bwrap, "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "--",
+             python, "-I", "-c", "pass"],
+            capture_output=True, timeout=10, env={}, **_identity(config),
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def _identity(config: SandboxConfig) -> dict[str, Any]:
+    """Popen arguments that start bwrap as the unprivileged uid when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": config.uid, "group": config.gid, "extra_groups": []}
 
 
 def _memfd(name: str, data: bytes) -> int:
@@ -242,7 +270,6 @@ def run_python(
             str(limits.file_size_bytes), str(limits.open_files),
             f"{WORKDIR}/{script}", *args,
         ]  # fmt: skip
-        as_root = os.geteuid() == 0
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
@@ -253,9 +280,7 @@ def run_python(
                 pass_fds=(report_write, *file_fds.values()),
                 start_new_session=True,
                 env={},
-                user=config.uid if as_root else None,
-                group=config.gid if as_root else None,
-                extra_groups=[] if as_root else None,
+                **_identity(config),
             )
         except OSError as exc:
             raise SandboxUnavailable(f"could not start {argv[0]}: {exc}; {ENABLE_HINT}") from exc
@@ -385,6 +410,17 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         if pipe is not None:
             pipe.close()
     proc.wait()
+
+
+def status(config: SandboxConfig | None = None) -> dict[str, Any]:
+    """What `/health` shows: whether a sandbox starts, why not, and its one variable part."""
+    config = config or SandboxConfig()
+    problem = probe(config)
+    nested = False
+    if problem is None:
+        bwrap = shutil.which(config.bwrap)
+        nested = bwrap is not None and can_disable_userns(bwrap, find_python(config), config)
+    return {"available": problem is None, "error": problem, "nested_userns_disabled": nested}
 
 
 @cache

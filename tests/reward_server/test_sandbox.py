@@ -200,3 +200,10 @@ def test_a_sandbox_that_cannot_start_is_unavailable() -> None:
     config = sandbox.SandboxConfig(python="/usr/bin/no-such-python")
     with pytest.raises(sandbox.SandboxUnavailable, match="did not start"):
         sandbox.run_python("m.py", {"m.py": b"print(1)"}, config=config)
+
+
+def test_nested_user_namespaces_follow_the_status() -> None:
+    source = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+              "print(libc.unshare(0x10000000), ctypes.get_errno())\n")  # CLONE_NEWUSER
+    refused = run(source).stdout.split()[0] == b"-1"
+    assert refused is sandbox.status()["nested_userns_disabled"]

@@ -23,10 +23,12 @@ one-element list holding such a string, as data rows store it; or a list of asse
   statements before it (so HumanEval's `def check(candidate): ...` + `check(f)` is one
   test and MBPP's three asserts are three).
 
-Every test runs in a fresh sandbox (`reward_server.sandbox`) under the per-test limit
-`time_limit_s`, all tests of an item under `REWARD_CODE_ITEM_LIMIT_S` (below the engine's
-item timeout, whose kill stays the outer bound). Score: 1.0 when every test passes, else
-0 (the code-RL convention), or the fraction passed with `partial_credit`. Components
+All tests of an item run in one fresh sandbox (`reward_server.sandbox`): a harness
+(`code_harness`) compiles the program once and runs each test in a forked child under
+the per-test limit `time_limit_s`; the whole item runs under `REWARD_CODE_ITEM_LIMIT_S`
+(below the engine's item timeout, whose kill stays the outer bound). Score: 1.0 when
+every test passes, else 0 (the code-RL convention), or the fraction passed with
+`partial_credit`. Components
 `tests_passed`, `tests_total`; the message names the first failure and its kind:
 `wrong_answer`, `runtime_error`, `timeout`, `memory` or `output_limit`. A wrong program is
 status `ok` with reward 0. A reference that cannot be read, or a sandbox that cannot

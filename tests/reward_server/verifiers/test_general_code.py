@@ -244,3 +244,27 @@ def _processes_with(marker: bytes) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_expected_outputs_are_nowhere_in_the_sandbox() -> None:
+    secret = "7c1d0e5a9b"  # the expected output the program hunts for
+    reference = json.dumps({"inputs": ["\n"], "outputs": [secret + "\n"]})
+    # The program spells the secret backwards, so its own source does not contain it.
+    backwards = "'" + secret[::-1] + "'[::-1]"
+    hunter = (
+        "import os\nfound = any(" + backwards + " in v for v in os.environ.values())\n"
+        "for root, dirs, files in os.walk('/'):\n"
+        "    dirs[:] = [d for d in dirs if os.path.join(root, d) != '/usr']\n"
+        "    for name in files:\n"
+        "        if not os.path.isfile(os.path.join(root, name)):\n"
+        "            continue  # devices\n"
+        "        try:\n"
+        "            with open(os.path.join(root, name), 'rb') as f:\n"
+        "                found = found or " + backwards + ".encode() in f.read(1 << 20)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "print('found' if found else 'absent')\n"
+    )
+    result = verdict(f"<answer>{hunter}</answer>", reference)
+    assert result.score == 0.0
+    assert "printed 'absent" in (result.message or "")

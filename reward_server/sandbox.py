@@ -9,9 +9,12 @@ how to enable it (`ENABLE_HINT`).
 What the sandbox covers
 - Namespaces: new user, pid, network, ipc, uts and (where possible) cgroup namespaces.
   The network namespace has only its own loopback: no host, no other sandbox, no
-  service on the host's 127.0.0.1 can be reached. Nested user namespaces are disabled
-  where bwrap can do so (not in a container whose /proc/sys is read-only;
-  `status()["nested_userns_disabled"]` says which).
+  service on the host's 127.0.0.1 can be reached. Nested user namespaces are refused
+  (by the seccomp filter, and by bwrap's `--disable-userns` where it can: not in a
+  container whose /proc/sys is read-only).
+- System calls: a seccomp filter (`reward_server.seccomp_filter`, x86_64 and aarch64)
+  refuses ptrace, mount, unshare/setns, clone with namespace flags, key rings, bpf,
+  userfaultfd, perf events, io_uring, non-AF_UNIX sockets and foreign ABIs.
 - Files: the root is an empty read-only tmpfs holding a read-only bind of `/usr` (the interpreter
   and its standard library; `/bin`, `/lib`, `/lib64` are symlinks into it), a minimal
   `/dev` (null, zero, random, urandom, tty) and a fresh size-capped tmpfs `/work` as
@@ -35,8 +38,9 @@ What the sandbox covers
   program's first process. `--new-session` detaches it from any terminal.
 
 What it does not cover
-- It is not a VM: the kernel is shared; a kernel exploit escapes. There is no seccomp
-  filter: every system call the namespaces allow is allowed.
+- It is not a VM: the kernel is shared; a kernel exploit through an allowed system call
+  escapes. The seccomp filter is a deny list, not an allow list; on other architectures
+  there is none (`status()["seccomp"]`).
 - Memory is bounded by address space, not by a cgroup: memory-mapped files and the
   kernel's own allocations are not counted, and a program can still use up to the limit
   per process times the process limit.
@@ -64,6 +68,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+
+from reward_server import seccomp_filter
 
 RunKind = Literal["exited", "timeout", "memory", "output_limit", "signalled", "stopped"]
 
@@ -174,7 +180,11 @@ def find_python(config: SandboxConfig) -> str:
 
 
 def _bwrap_argv(
-    config: SandboxConfig, python: str, limits: Limits, file_fds: Mapping[str, int]
+    config: SandboxConfig,
+    python: str,
+    limits: Limits,
+    file_fds: Mapping[str, int],
+    seccomp_fd: int | None,
 ) -> list[str]:
     bwrap = shutil.which(config.bwrap)
     if bwrap is None:
@@ -201,6 +211,8 @@ def _bwrap_argv(
         argv += ["--ro-bind", prefix, prefix]
     for name, fd in file_fds.items():
         argv += ["--perms", "0644", "--file", str(fd), f"{WORKDIR}/{name}"]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     # The root tmpfs bwrap builds on stays read-only: only the size-capped /work is writable.
     argv += ["--remount-ro", "/", "--chdir", WORKDIR, "--"]
     return argv
@@ -261,9 +273,12 @@ def run_python(
         raise ValueError(f"script {script!r} is not among the files")
     python = find_python(config)
     file_fds = {name: _memfd(name, data) for name, data in files.items()}
+    bpf = seccomp_filter.build()
+    seccomp_fd = None if bpf is None else _memfd("seccomp", bpf)
+    extra_fds = () if seccomp_fd is None else (seccomp_fd,)
     report_read, report_write = os.pipe()
     try:
-        argv = _bwrap_argv(config, python, limits, file_fds)
+        argv = _bwrap_argv(config, python, limits, file_fds, seccomp_fd)
         argv += [
             python, "-I", "-c", _LAUNCHER, str(report_write),
             str(math.ceil(limits.cpu_s)), str(limits.memory_bytes), str(limits.processes),
@@ -277,7 +292,7 @@ def run_python(
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(report_write, *file_fds.values()),
+                pass_fds=(report_write, *file_fds.values(), *extra_fds),
                 start_new_session=True,
                 env={},
                 **_identity(config),
@@ -285,7 +300,7 @@ def run_python(
         except OSError as exc:
             raise SandboxUnavailable(f"could not start {argv[0]}: {exc}; {ENABLE_HINT}") from exc
     finally:
-        for fd in file_fds.values():
+        for fd in (*file_fds.values(), *extra_fds):
             os.close(fd)
         os.close(report_write)
     try:
@@ -416,11 +431,13 @@ def status(config: SandboxConfig | None = None) -> dict[str, Any]:
     """What `/health` shows: whether a sandbox starts, why not, and its one variable part."""
     config = config or SandboxConfig()
     problem = probe(config)
-    nested = False
-    if problem is None:
+    seccomp = seccomp_filter.build() is not None
+    nested = seccomp
+    if problem is None and not nested:
         bwrap = shutil.which(config.bwrap)
         nested = bwrap is not None and can_disable_userns(bwrap, find_python(config), config)
-    return {"available": problem is None, "error": problem, "nested_userns_disabled": nested}
+    return {"available": problem is None, "error": problem, "seccomp": problem is None and seccomp,
+            "nested_userns_disabled": problem is None and nested}
 
 
 @cache

@@ -244,8 +244,10 @@ def _identity(config: SandboxConfig) -> dict[str, Any]:
 
 
 def _memfd(name: str, data: bytes) -> int:
+    """An in-memory file holding `data`, positioned at its start (bwrap reads it)."""
     fd = os.memfd_create(name, 0)
-    os.write(fd, data)
+    with open(fd, "wb", closefd=False) as file:
+        file.write(data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 

@@ -63,7 +63,7 @@ _HARNESS = (Path(__file__).parent / "code_harness.py").read_bytes()
 @dataclass(frozen=True)
 class Options(BaseOptions):
     time_limit_s: float = option(  # type: ignore[assignment]
-        2.0, "Wall-clock and CPU limit of one test run, start-up included (seconds)."
+        2.0, "Wall-clock and CPU limit of one test (seconds)."
     )
     partial_credit: bool = option(  # type: ignore[assignment]
         False, "Score the fraction of tests passed instead of all-or-nothing."
@@ -273,7 +273,7 @@ def _service_settings() -> Settings:
 
 
 def sandbox_setup(settings: Settings) -> tuple[sandbox.Limits, sandbox.SandboxConfig]:
-    """The sandbox limits (time fields are set per test) and config of the settings."""
+    """The sandbox limits (time fields are set per item) and config of the settings."""
     limits = sandbox.Limits(
         memory_bytes=settings.code_memory_mb * 2**20,
         processes=settings.code_processes,

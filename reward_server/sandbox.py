@@ -15,12 +15,13 @@ What the sandbox covers
 - System calls: a seccomp filter (`reward_server.seccomp_filter`, x86_64 and aarch64)
   refuses ptrace, mount, unshare/setns, clone with namespace flags, key rings, bpf,
   userfaultfd, perf events, io_uring, non-AF_UNIX sockets and foreign ABIs.
-- Files: the root is an empty read-only tmpfs holding a read-only bind of `/usr` (the interpreter
-  and its standard library; `/bin`, `/lib`, `/lib64` are symlinks into it), a minimal
-  `/dev` (null, zero, random, urandom, tty) and a fresh size-capped tmpfs `/work` as
-  the working directory with the files given. No `/proc`, no `/etc`, no `/tmp` of the
-  host, no project directory: the service's files, its `/proc/<pid>/environ` and
-  secrets are not there to read, and nothing written inside outlives the run.
+- Files: the root is an empty read-only tmpfs holding a read-only bind of `/usr` (the
+  interpreter and its standard library; `/bin`, `/lib`, `/lib64` are symlinks into it),
+  a minimal `/dev` (null, zero, random, urandom, tty; read-only but for a size-capped
+  `/dev/shm`) and a fresh size-capped tmpfs `/work` as the working directory with the
+  files given. No `/proc`, no `/etc`, no `/tmp` of the host, no project directory: the
+  service's files, its `/proc/<pid>/environ` and secrets are not there to read, and
+  nothing written inside outlives the run.
 - Environment: cleared (`--clearenv`), then only PATH, HOME and LANG; Python runs with
   `-I` (no PYTHON* variables, no user site, no script directory on sys.path).
 - Identity: when the service runs as root, `bwrap` itself is started as the unprivileged
@@ -203,6 +204,9 @@ def _bwrap_argv(
         "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64",
         "--dev", "/dev",
+        # /dev is bwrap's own tmpfs: read-only, but for a capped /dev/shm (POSIX shared
+        # memory and semaphores, as multiprocessing uses them).
+        "--size", str(limits.tmpfs_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
         "--size", str(limits.tmpfs_bytes), "--tmpfs", WORKDIR,
     ]  # fmt: skip
     real = os.path.realpath(python)

@@ -207,3 +207,16 @@ def test_nested_user_namespaces_follow_the_status() -> None:
               "print(libc.unshare(0x10000000), ctypes.get_errno())\n")  # CLONE_NEWUSER
     refused = run(source).stdout.split()[0] == b"-1"
     assert refused is sandbox.status()["nested_userns_disabled"]
+
+
+def test_dev_is_read_only_and_shared_memory_is_capped() -> None:
+    source = (
+        "try:\n    open('/dev/x', 'w')\nexcept OSError as e:\n    print('dev', e.errno)\n"
+        "open('/dev/null', 'w').write('fine')\nn = 0\ntry:\n    while True:\n"
+        "        open(f'/dev/shm/{n}', 'wb').write(b'x' * 2**18)\n        n += 1\n"
+        "except OSError as e:\n    print('shm', e.errno, n)\n"
+    )
+    result = run(source, tmpfs_bytes=4 * 2**20)
+    dev, shm = result.stdout.decode().splitlines()
+    assert dev == "dev 30"  # EROFS
+    assert shm.startswith("shm 28 ") and int(shm.split()[2]) <= 16  # ENOSPC within 4 MiB

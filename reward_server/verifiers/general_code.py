@@ -320,8 +320,9 @@ def run_tests(
             outcomes.append(TestOutcome(False, run.kind, why))  # type: ignore[arg-type]
         elif run.kind != "stopped":
             outcomes.append(TestOutcome(False, "runtime_error",
-                                        f"the program ended the test harness ({run.kind}, "
-                                        f"exit {run.exit_code})"))
+                                        f"no result from the test harness (it {run.kind}, "
+                                        f"status {run.exit_code}): the program killed it or "
+                                        "flooded its channel"))
     return outcomes
 
 
@@ -341,13 +342,23 @@ class _ReportReader:
         self.tests = tests
         self.options = options
         self.outcomes: list[TestOutcome] = []
-        self._pending = b""
+        self._buffer = bytearray()
+        self._scanned = 0  # bytes of the buffer known to hold no newline
         self._child: dict[int, dict[str, Any]] = {}
 
     def feed(self, chunk: bytes) -> bool:
-        """Take more report bytes; True once a test failed (the caller may stop the run)."""
-        lines = (self._pending + chunk).split(b"\n")
-        self._pending = lines.pop()
+        """Take more report bytes; True once a test failed (the caller may stop the run).
+
+        Linear in what arrives, even when a program floods the channel with one long line.
+        """
+        self._buffer += chunk
+        end = self._buffer.rfind(b"\n", self._scanned)
+        if end < 0:
+            self._scanned = len(self._buffer)
+            return False
+        lines = bytes(self._buffer[:end]).split(b"\n")
+        del self._buffer[: end + 1]
+        self._scanned = 0
         for line in lines:
             fields = self._decode(line)
             if fields is None:

@@ -268,3 +268,12 @@ def test_expected_outputs_are_nowhere_in_the_sandbox() -> None:
     result = verdict(f"<answer>{hunter}</answer>", reference)
     assert result.score == 0.0
     assert "printed 'absent" in (result.message or "")
+
+
+def test_flooding_the_report_channel_is_bounded_and_fails() -> None:
+    flood = ("import os\nchunk = b'x' * 2**20\nfor _ in range(200):\n    os.write(3, chunk)\n"
+             "a, b = map(int, input().split())\nprint(a + b)\n")
+    started = time.monotonic()
+    result = verdict(f"<answer>{flood}</answer>", ADD_IO)
+    assert time.monotonic() - started < 6
+    assert result.status == "ok" and result.score == 0.0

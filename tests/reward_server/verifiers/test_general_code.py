@@ -19,6 +19,7 @@ from reward_server.types import ItemContext, Reference, ScoreItem, Verdict
 from reward_server.verifiers import general_code
 
 CORPUS = Path(__file__).parents[2] / "data" / "general_code.jsonl"
+KNOWN = Path(__file__).parents[2] / "data" / "known_answers" / "general_code.jsonl"
 ADD_IO = json.dumps({"inputs": ["1 2\n", "3 4\n"], "outputs": ["3\n", "7\n"]})
 
 
@@ -160,8 +161,8 @@ def test_corpus_is_big_labelled_and_a_third_failing() -> None:
     assert all(r["source"] and r["comment"] for r in rows)
 
 
-def test_the_verifier_agrees_with_every_corpus_label() -> None:
-    rows = _corpus()
+def _disagreements(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows whose verdict differs from the label (score, status, first failure kind)."""
 
     def judge(row: dict[str, Any]) -> tuple[dict[str, Any], Verdict]:
         opts = registry.build_options("general-code", row.get("options"))
@@ -171,14 +172,23 @@ def test_the_verifier_agrees_with_every_corpus_label() -> None:
 
     with ThreadPoolExecutor(4) as pool:
         judged = list(pool.map(judge, rows))
-    wrong = [
+    return [
         f"{row['source']} / {row['comment']}: {result.score} ({result.message})"
         for row, result in judged
-        if result.status != row["status"]
-        or abs(result.score - row["expected"]) > 1e-9
+        if result.status != row.get("status", "ok")
+        or abs(result.score - row["expected"]) > row.get("tolerance", 1e-6)
         or (row.get("failure") and not (result.message or "").startswith(row["failure"]))
     ]
-    assert wrong == []
+
+
+def test_the_verifier_agrees_with_every_corpus_label() -> None:
+    assert _disagreements(_corpus()) == []
+
+
+def test_the_known_answer_rows_agree() -> None:
+    rows = [json.loads(line) for line in KNOWN.read_text().splitlines() if line.strip()]
+    assert len(rows) >= 10 and {r["status"] for r in rows} == {"ok", "error"}
+    assert _disagreements(rows) == []
 
 
 def test_engine_serves_hostile_items_and_keeps_serving() -> None:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -57,7 +58,7 @@ def startup(runs: int) -> tuple[float, float]:
 def grpo_items(batches: int, seed: int = 0) -> list[ScoreItem]:
     """Groups of 16 distinct samples per MBPP problem: mostly right, some wrong or crashing."""
     rows = [json.loads(line) for line in CORPUS.read_text().splitlines()]
-    problems: dict[str, dict[str, str]] = {}
+    problems: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row["source"].startswith("MBPP") and isinstance(row["answer"], list):
             kind = "right" if row["expected"] == 1.0 else "wrong"

@@ -365,9 +365,9 @@ def _supervise(
                     reading -= 1
                     continue
                 if fd == report_fd:
-                    report = buffers[fd]
-                    kept = chunk[: max(0, len(STARTED) + limits.report_bytes - len(report))]
-                    report += kept
+                    received = buffers[fd]
+                    kept = chunk[: max(0, len(STARTED) + limits.report_bytes - len(received))]
+                    received += kept
                     if until is not None and kept and until(kept):
                         kind = "stopped"
                         break

@@ -420,14 +420,14 @@ class _ReportReader:
         if child is None:
             return TestOutcome(False, "runtime_error", "the program exited before the test ran")
         if test.mode == "call":
-            got, expected = child.get("result"), test.expected
-            if values_match(got, expected, tolerance) or (
+            returned, expected = child.get("result"), test.expected
+            if values_match(returned, expected, tolerance) or (
                 isinstance(expected, list) and len(expected) == 1
-                and values_match(got, expected[0], tolerance)
+                and values_match(returned, expected[0], tolerance)
             ):
                 return TestOutcome(True)
-            return TestOutcome(False, "wrong_answer",
-                               f"returned {_clip(repr(got))}, expected {_clip(repr(expected))}")
+            return TestOutcome(False, "wrong_answer", f"returned {_clip(repr(returned))}, "
+                               f"expected {_clip(repr(expected))}")
         return TestOutcome(True)
 
 

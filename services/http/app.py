@@ -32,12 +32,18 @@ def _loc_text(loc: tuple[Any, ...] | list[Any]) -> str:
     return loc_text([p for p in loc if p != "body"])
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
+def build_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The HTTP app. Given an `engine` (shared with the gRPC server), the app uses it and
+    leaves closing it to its owner; otherwise the app's lifespan starts and closes one."""
     settings = settings or Settings()
     _, request_model = request_models(registry.names())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if engine is not None:
+            app.state.engine = engine
+            yield
+            return
         app.state.engine = Engine(settings)
         try:
             yield

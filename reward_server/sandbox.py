@@ -303,6 +303,13 @@ def run_python(
                 env={},
                 **_identity(config),
             )
+        except PermissionError as exc:
+            # As root we start bwrap as REWARD_CODE_UID: that needs CAP_SETUID/CAP_SETGID.
+            raise SandboxUnavailable(
+                f"could not start {argv[0]} as uid {config.uid}: {exc}; a service running as "
+                "root needs CAP_SETUID and CAP_SETGID (e.g. not `cap_drop: [ALL]` without "
+                "`cap_add: [SETUID, SETGID]`), or run it as a non-root user"
+            ) from exc
         except OSError as exc:
             raise SandboxUnavailable(f"could not start {argv[0]}: {exc}; {ENABLE_HINT}") from exc
     finally:

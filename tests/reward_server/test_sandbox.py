@@ -220,3 +220,14 @@ def test_dev_is_read_only_and_shared_memory_is_capped() -> None:
     dev, shm = result.stdout.decode().splitlines()
     assert dev == "dev 30"  # EROFS
     assert shm.startswith("shm 28 ") and int(shm.split()[2]) <= 16  # ENOSPC within 4 MiB
+
+
+def test_a_refused_uid_switch_names_the_missing_capabilities(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(sandbox.subprocess, "Popen", refuse)
+    with pytest.raises(sandbox.SandboxUnavailable, match="CAP_SETUID"):
+        sandbox.run_python("m.py", {"m.py": b"print(1)"})

@@ -229,5 +229,8 @@ def test_a_refused_uid_switch_names_the_missing_capabilities(
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(sandbox.subprocess, "Popen", refuse)
-    with pytest.raises(sandbox.SandboxUnavailable, match="CAP_SETUID"):
-        sandbox.run_python("m.py", {"m.py": b"print(1)"})
+    try:
+        with pytest.raises(sandbox.SandboxUnavailable, match="CAP_SETUID"):
+            sandbox.run_python("m.py", {"m.py": b"print(1)"})
+    finally:
+        sandbox.can_disable_userns.cache_clear()  # probed under the refusing Popen

@@ -53,7 +53,7 @@ Transport = Literal["auto", "http", "grpc"]
 
 # Faults of the service, not of the response: such items carry no reward signal.
 # Every other status (`ok`, `no_answer`, `rejected`, ...) is a real, scored reward.
-UNSCORED_STATUSES = frozenset({"timeout", "error"})
+UNSCORED_STATUSES = frozenset({"timeout", "error", "invalid"})
 
 
 class RewardServerError(RuntimeError):

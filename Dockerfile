@@ -1,18 +1,44 @@
 # The reward service: verifiers, worker pool and HTTP app (no trainer, no torch).
-FROM python:3.11-slim
+#
+# Two stages: `build` resolves and installs the Python packages into a virtual
+# environment; the final image copies that environment beside the runtime libraries only
+# (no pip cache, no build tools). It runs as an unprivileged user; every answer type works
+# inside it (Chromium for html-code, cairo for svg-code, bubblewrap for sandboxed code).
 
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      chromium fonts-dejavu-core libcairo2 \
- && rm -rf /var/lib/apt/lists/*
-
-WORKDIR /app
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/venv
+WORKDIR /src
+# dependencies first, read from pyproject.toml: a code change does not reinstall them
 COPY pyproject.toml README.md ./
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && /opt/venv/bin/pip install -q -r /tmp/requirements.txt
 COPY reward_server ./reward_server
 COPY services ./services
-RUN pip install --no-cache-dir .
+# pip compiles the bytecode here: replicas start without compiling thousands of modules
+RUN /opt/venv/bin/pip install -q --no-deps .
 
-ENV REWARD_HOST=0.0.0.0 REWARD_PORT=8000
+FROM python:3.11-slim
+# chromium: html-code renders; libatomic1: Playwright's bundled driver (node) links it;
+# libcairo2: cairosvg; fonts-dejavu-core: text in SVG and HTML renders, the same fonts
+# scripts/install_system.sh installs, so renders (and rewards) match the tested ones;
+# bubblewrap: code sandboxes.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      chromium libatomic1 libcairo2 fonts-dejavu-core bubblewrap \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin reward
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    REWARD_HOST=0.0.0.0 \
+    REWARD_PORT=8000
+USER reward
+WORKDIR /home/reward
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
+# uvicorn drains on SIGTERM: stops accepting, finishes in-flight requests, then exits
+STOPSIGNAL SIGTERM
 CMD ["reward-server", "serve"]

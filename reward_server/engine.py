@@ -6,9 +6,12 @@ Contract
   A worker that overruns is killed and replaced; that item gets status `timeout` and
   reward 0; the rest of the batch is unaffected. A worker that dies (segfault, OOM kill)
   gives `error`. An exception in a verifier gives `error` with its message.
-- Identical (answer type, extracted answer, reference, options, choices) keys are verified
-  once: across the batch, across concurrent batches (in-flight table), and across time
-  (the verdict cache). Results repeat the verdict with `cached: true`.
+- Identical (answer type, verifier version, extracted answer, reference, options,
+  choices) keys are verified once: across the batch, across concurrent batches (in-flight
+  table), and across time (the local verdict cache, then, with `REWARD_REDIS_URL`, the
+  cache shared by every replica: looked up by `score` for the local misses before
+  scheduling, written through after). Results repeat the verdict with `cached: true`.
+  `score_sync` uses the local cache only (the shared one is asyncio).
 - Results come back in request order, one per item, always the same shape.
 
 The sandbox covers time and crashes, not hostile system access: verifiers must not
@@ -24,6 +27,7 @@ import dataclasses
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +37,8 @@ from pebble import ProcessExpired, ProcessPool
 from reward_server import registry
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
+from reward_server.metrics import CacheMode, EngineMetrics
+from reward_server.redis_cache import RedisVerdictCache
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, ScoreItem, ScoreResult, Verdict, canonical_json
 
@@ -79,13 +85,20 @@ class _Pending:
 
 
 class Engine:
-    def __init__(self, settings: Settings | None = None, cache: VerdictCache | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        cache: VerdictCache | None = None,
+        shared: RedisVerdictCache | None = None,
+    ):
         self.settings = settings or Settings()
         self.cache: VerdictCache = cache if cache is not None else LRUVerdictCache(
             self.settings.cache_size
         )
+        self.shared = shared if shared is not None else _shared_cache(self.settings)
         self._lock = threading.Lock()
         self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
+        self.metrics = EngineMetrics(self.cache_state, lambda: len(self._inflight))
         self._pool = self._new_pool()
 
     # -- pool -----------------------------------------------------------------------------
@@ -105,6 +118,7 @@ class Engine:
             if not self._pool.active:
                 log.warning("worker pool was stopped; starting a new one")
                 self._pool = self._new_pool()
+                self.metrics.worker_restarts.labels("pool").inc()
             future = self._pool.schedule(
                 _run_compare,
                 args=(
@@ -117,16 +131,37 @@ class Engine:
                 timeout=self.settings.item_timeout_s,
             )
             self._inflight[pending.key] = future
+        started = time.perf_counter()
         future.add_done_callback(lambda _f, key=pending.key: self._forget(key))
+        future.add_done_callback(
+            lambda f, kind=pending.item.answer_type: self._observe(f, kind, started)
+        )
         return future
 
     def _forget(self, key: str) -> None:
         with self._lock:
             self._inflight.pop(key, None)
 
+    def _observe(
+        self, future: concurrent.futures.Future[Verdict], answer_type: str, started: float
+    ) -> None:
+        self.metrics.verify_seconds.labels(answer_type).observe(time.perf_counter() - started)
+        failure = None if future.cancelled() else future.exception()
+        if isinstance(failure, TimeoutError):  # pebble killed the worker and starts another
+            self.metrics.worker_kills.inc()
+            self.metrics.worker_restarts.labels("timeout").inc()
+        elif isinstance(failure, ProcessExpired):
+            self.metrics.worker_restarts.labels("died").inc()
+
     def close(self) -> None:
         self._pool.stop()
         self._pool.join(timeout=10)
+
+    async def aclose(self) -> None:
+        """`close`, after closing the shared cache's connections (from the loop using them)."""
+        if self.shared is not None:
+            await self.shared.aclose()
+        await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Engine:
         return self
@@ -134,15 +169,23 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def cache_state(self) -> CacheMode:
+        """`local` without a shared cache, else the shared cache's `ok` or `degraded`."""
+        return "local" if self.shared is None else self.shared.state
+
     def health(self) -> dict[str, Any]:
         with self._lock:
             inflight = len(self._inflight)
+        stats: dict[str, Any] = {"local": self.cache.stats()}
+        if self.shared is not None:
+            stats["redis"] = self.shared.stats()
         return {
             "workers": self.settings.workers,
             "pool_active": bool(self._pool.active),
             "inflight": inflight,
             "item_timeout_s": self.settings.item_timeout_s,
-            "cache": self.cache.stats(),
+            "cache": self.cache_state(),
+            "cache_stats": stats,
         }
 
     # -- scoring --------------------------------------------------------------------------
@@ -150,38 +193,82 @@ class Engine:
     def score_sync(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
         results, pending, futures = self._start(items)
         concurrent.futures.wait(futures.values())
-        return self._collect(results, pending, futures)
+        return self._counted(items, self._collect(results, pending, futures))
 
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-        results, pending, futures = await asyncio.to_thread(self._start, items)
+        if self.shared is None:
+            results, pending, futures = await asyncio.to_thread(self._start, items)
+        else:
+            results, pending = await asyncio.to_thread(self._prepare_batch, items)
+            await self._look_up_shared(pending)
+            futures = self._schedule_misses(pending)
         if futures:
             # gather with return_exceptions: failures are read from the futures below
             await asyncio.gather(
                 *(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True
             )
-        return self._collect(results, pending, futures)
+        scored = self._collect(results, pending, futures)
+        if self.shared is not None:
+            await self.shared.put_many(
+                {key: v for key, f in futures.items() if (v := _verdict_of(f)).status == "ok"}
+            )
+        return self._counted(items, scored)
 
     def _start(
         self, items: Sequence[ScoreItem]
     ) -> tuple[list[ScoreResult | None], list[_Pending], _Futures]:
         """Extract every answer, answer what needs no worker, schedule the rest."""
+        results, pending = self._prepare_batch(items)
+        return results, pending, self._schedule_misses(pending)
+
+    def _prepare_batch(
+        self, items: Sequence[ScoreItem]
+    ) -> tuple[list[ScoreResult | None], list[_Pending]]:
+        """Extract every answer, answer what needs no verdict, look up the local cache."""
         results: list[ScoreResult | None] = [None] * len(items)
         pending: list[_Pending] = []
-        futures: _Futures = {}
+        looked_up: dict[str, Verdict | None] = {}
         for index, item in enumerate(items):
             prepared = self._prepare(index, item)
             if isinstance(prepared, ScoreResult):
                 results[index] = prepared
                 continue
             pending.append(prepared)
-            if prepared.key in futures:
-                continue
-            cached = self.cache.get(prepared.key)
-            if cached is not None:
-                prepared.cached_verdict = cached
-                continue
-            futures[prepared.key] = self._schedule(prepared)
-        return results, pending, futures
+            if prepared.key not in looked_up:
+                looked_up[prepared.key] = self.cache.get(prepared.key)
+            prepared.cached_verdict = looked_up[prepared.key]
+        self.metrics.cache_hits.labels("local").inc(
+            sum(v is not None for v in looked_up.values())
+        )
+        return results, pending
+
+    async def _look_up_shared(self, pending: list[_Pending]) -> None:
+        """Fill the local misses from the shared cache (and keep its verdicts locally)."""
+        assert self.shared is not None
+        missing = list(dict.fromkeys(e.key for e in pending if e.cached_verdict is None))
+        found = await self.shared.get_many(missing)
+        self.metrics.cache_hits.labels("redis").inc(len(found))
+        for key, verdict in found.items():
+            self.cache.put(key, verdict)
+        for entry in pending:
+            if entry.cached_verdict is None:
+                entry.cached_verdict = found.get(entry.key)
+
+    def _schedule_misses(self, pending: list[_Pending]) -> _Futures:
+        futures: _Futures = {}
+        for entry in pending:
+            if entry.cached_verdict is None and entry.key not in futures:
+                futures[entry.key] = self._schedule(entry)
+        self.metrics.cache_misses.inc(len(futures))
+        return futures
+
+    def _counted(self, items: Sequence[ScoreItem], scored: list[ScoreResult]) -> list[ScoreResult]:
+        known = set(registry.names())
+        self.metrics.count_items(
+            (i.answer_type if i.answer_type in known else "unknown" for i in items),
+            [r.status for r in scored],
+        )
+        return scored
 
     def _collect(
         self,
@@ -216,6 +303,7 @@ class Engine:
                                                             message="no answer found"), False)
         key = verdict_key(
             item.answer_type,
+            spec.code_version,
             extracted,
             canonical_json(item.answer),
             canonical_json(dataclasses.asdict(options)),
@@ -263,3 +351,9 @@ def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:
         return Verdict(0.0, status="error", message="verification was cancelled")
     except Exception as exc:  # noqa: BLE001 - the verifier raised: report it on this item only
         return Verdict(0.0, status="error", message=f"{type(exc).__name__}: {exc}")
+
+
+def _shared_cache(settings: Settings) -> RedisVerdictCache | None:
+    if settings.redis_url is None:
+        return None
+    return RedisVerdictCache(settings.redis_url, settings.redis_ttl_s, settings.redis_timeout_s)

@@ -8,12 +8,16 @@ CLI choices are all derived from this table.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import hashlib
 import importlib
+import importlib.machinery
+import importlib.util
 import json
 import types as pytypes
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -29,9 +33,76 @@ class VerifierSpec:
     description: str
     # Option defaults that differ from the module's (one module can serve two names).
     defaults: tuple[tuple[str, Any], ...] = ()
+    # An explicit verifier version for cache keys; None: a hash of the verifier's code.
+    version: str | None = None
 
     def load(self) -> pytypes.ModuleType:
         return importlib.import_module(self.module)
+
+    @property
+    def code_version(self) -> str:
+        """What cache keys carry so that a changed verifier never reads old verdicts."""
+        return self.version if self.version is not None else source_version(self.module)
+
+
+@cache
+def source_version(module: str) -> str:
+    """A hash of a module's source and of every module of its own packages it imports.
+
+    Read with `ast`, without importing the modules (only their parent packages): a
+    verifier whose code, or whose helpers' code, changes gets a new version. Imports
+    outside the module's top-level package and `reward_server` (libraries) are not
+    followed; pin those in pyproject.toml. Deterministic: replicas built from the same
+    code agree on it.
+    """
+    roots = {"reward_server", module.split(".")[0]}
+    digest = hashlib.blake2b(digest_size=8)
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            continue
+        with open(spec.origin, "rb") as source:
+            text = source.read()
+        digest.update(name.encode() + b"\x00" + text + b"\x00")
+        todo.extend(_imported_modules(text, roots))
+    return digest.hexdigest()
+
+
+def _imported_modules(source: bytes, roots: set[str]) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if _is_module(alias.name, roots)]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            spec = _find(node.module, roots)
+            if spec is None:
+                continue
+            found.append(node.module)
+            if spec.submodule_search_locations is not None:
+                # `from reward_server import browser` may name a module, not an attribute
+                found += [f"{node.module}.{alias.name}" for alias in node.names
+                          if _is_module(f"{node.module}.{alias.name}", roots)]
+    return found
+
+
+def _find(name: str, roots: set[str]) -> importlib.machinery.ModuleSpec | None:
+    """The spec of a module of ours (imports its parent packages only, never the module)."""
+    if name.split(".")[0] not in roots:
+        return None
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
+def _is_module(name: str, roots: set[str]) -> bool:
+    return _find(name, roots) is not None
 
 
 _SPECS: dict[str, VerifierSpec] = {}

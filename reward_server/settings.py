@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,3 +40,23 @@ class Settings(BaseSettings):
         description="Added to spatial-reasoning rewards when a <think> block states a box "
         "(the recipe's bonus).",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Shared verdict cache under the local one, e.g. redis://redis:6379/0 "
+        "(unset or empty: local cache only).",
+    )
+    redis_ttl_s: int = Field(
+        7 * 24 * 3600, ge=1, description="How long a verdict stays in the shared cache."
+    )
+    redis_timeout_s: float = Field(
+        0.25,
+        gt=0,
+        description="Limit of one shared-cache call; a slower or absent Redis is skipped "
+        "(local cache only) until it answers again.",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _empty_url_is_none(cls, value: str | None) -> str | None:
+        # `REWARD_REDIS_URL=` (set but empty) is how a compose file turns the cache off
+        return value or None

@@ -5,6 +5,9 @@ Errors: a malformed request is a 422 whose `detail` names the item index and fie
 request over the limits is a 413. Model output never causes an HTTP error: it gets a
 per-item `status`.
 
+`GET /metrics` is the engine's Prometheus registry (`reward_server.metrics`); this app
+adds the request latency of `POST /score` (transport `http`).
+
 (No `from __future__ import annotations` here: FastAPI must read the annotation of the
 request model, which is built from the registry at runtime.)
 """
@@ -16,7 +19,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import reward_server
 from reward_server import registry
@@ -52,7 +56,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            app.state.engine.close()
+            await app.state.engine.aclose()
 
     app = FastAPI(
         title="Reward server",
@@ -78,16 +82,23 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/score", response_model=ScoreResponse)
     async def score(body: request_model) -> dict[str, Any]:  # type: ignore[valid-type]
-        items = body.items  # type: ignore[attr-defined]
-        _check_limits(items, settings)
-        _check_options(items)
-        results = await app.state.engine.score([item.to_item() for item in items])
-        return {"results": [r.to_dict() for r in results]}
+        engine: Engine = app.state.engine
+        with engine.metrics.request_seconds.labels("http").time():
+            items = body.items  # type: ignore[attr-defined]
+            _check_limits(items, settings)
+            _check_options(items)
+            results = await engine.score([item.to_item() for item in items])
+            return {"results": [r.to_dict() for r in results]}
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": reward_server.__version__,
                 **app.state.engine.health()}
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(app.state.engine.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/answer-types")
     async def answer_types() -> dict[str, Any]:

@@ -10,9 +10,10 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
 WORKDIR /src
 # dependencies first, read from pyproject.toml: a code change does not reinstall them
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && /opt/venv/bin/pip install -q -r /tmp/requirements.txt
+COPY README.md ./
 COPY reward_server ./reward_server
 COPY services ./services
 # pip compiles the bytecode here: replicas start without compiling thousands of modules

@@ -86,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _rollout_setup(args: argparse.Namespace):  # -> (policy, engine, client, dataset)
+    from reward_client import RewardClient
     from trainer_client.data import load_rows
     from trainer_client.policy import load_policy
-    from trainer_client.reward_client import RewardClient
     from trainer_client.rollout import make_engine
 
     client = RewardClient(args.reward_url, progress=True)

@@ -22,10 +22,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from reward_client import RewardClient, is_scored
 from trainer_client.data import Row
 from trainer_client.metrics import mean
 from trainer_client.policy import Policy
-from trainer_client.reward_client import RewardClient, is_scored
 from trainer_client.rollout import RolloutEngine
 from trainer_client.train import build_prompts
 

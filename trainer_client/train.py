@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from reward_client import RewardClient, is_scored
 from trainer_client import grpo
 from trainer_client.checkpoint import (
     FINAL,
@@ -52,7 +53,6 @@ from trainer_client.curriculum import BatchSampler, stage_rows
 from trainer_client.data import Row, load_rows
 from trainer_client.metrics import MetricsWriter, reward_metrics
 from trainer_client.policy import Policy, Sample, load_policy
-from trainer_client.reward_client import RewardClient, is_scored
 from trainer_client.rollout import Rollout, RolloutEngine, make_engine
 
 log = logging.getLogger(__name__)

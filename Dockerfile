@@ -1,23 +1,27 @@
 # The reward service: verifiers, worker pool and HTTP app (no trainer, no torch).
 #
-# Two stages: `build` resolves and installs the Python packages into a virtual
-# environment; the final image copies that environment beside the runtime libraries only
-# (no pip cache, no build tools). It runs as an unprivileged user; every answer type works
-# inside it (Chromium for html-code, cairo for svg-code, bubblewrap for sandboxed code).
+# Stages: `deps` installs the Python packages pyproject.toml names into a virtual
+# environment, `build` installs this project's code beside it, and the final image copies
+# both onto the runtime libraries only (no pip cache, no build tools). A code change
+# rebuilds the small code layer, never the packages. It runs as an unprivileged user;
+# every answer type works inside it (Chromium for html-code, cairo for svg-code,
+# bubblewrap for sandboxed code).
 
-FROM python:3.11-slim AS build
+FROM python:3.11-slim AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
 WORKDIR /src
-# dependencies first, read from pyproject.toml: a code change does not reinstall them
 COPY pyproject.toml ./
 RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && /opt/venv/bin/pip install -q -r /tmp/requirements.txt
+
+FROM deps AS build
 COPY README.md ./
 COPY reward_server ./reward_server
 COPY services ./services
-# pip compiles the bytecode here: replicas start without compiling thousands of modules
-RUN /opt/venv/bin/pip install -q --no-deps .
+# the project alone (its packages and the `reward-server` script), bytecode compiled
+RUN /opt/venv/bin/pip install -q --no-deps --target /opt/app . \
+ && /opt/venv/bin/python -m compileall -q /opt/app
 
 FROM python:3.11-slim
 # chromium: html-code renders; libatomic1: Playwright's bundled driver (node) links it;
@@ -29,8 +33,10 @@ RUN apt-get update \
       chromium libatomic1 libcairo2 fonts-dejavu-core bubblewrap \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin reward
-COPY --from=build /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH \
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=build /opt/app /opt/app
+ENV PATH=/opt/app/bin:/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     REWARD_HOST=0.0.0.0 \

@@ -141,6 +141,11 @@ class RedisVerdictCache:
         except _FAILURES as exc:
             self._degrade(exc)
             return None
+        except Exception as exc:  # noqa: BLE001 - a cache must never fail a request: a
+            # client whose connection is torn down under it can raise anything
+            log.debug("unexpected failure of the shared cache", exc_info=True)
+            self._degrade(exc)
+            return None
 
     def _degrade(self, exc: BaseException) -> None:
         self.errors += 1

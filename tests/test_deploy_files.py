@@ -91,8 +91,8 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck() -> None:
     for package in ("reward_server", "services"):
         assert f"COPY {package} ./{package}" in dockerfile
         assert (ROOT / package).is_dir()
-    assert len(re.findall(r"^FROM ", dockerfile, re.M)) == 2
-    assert "COPY --from=build /opt/venv /opt/venv" in dockerfile
+    assert len(re.findall(r"^FROM ", dockerfile, re.M)) == 3
+    assert "COPY --from=deps /opt/venv /opt/venv" in dockerfile
     assert re.search(r"^USER reward$", dockerfile, re.M)
     assert "HEALTHCHECK" in dockerfile and "/health" in dockerfile
     for package in ("chromium", "libatomic1", "libcairo2", "fonts-dejavu-core", "bubblewrap"):

@@ -71,6 +71,21 @@ def failures(outcomes: list[Outcome]) -> list[str]:
     return [f"{o.error} (started {o.started:.1f})" for o in outcomes if not o.ok]
 
 
+def assert_none_failed(stack: Stack, outcomes: list[Outcome]) -> None:
+    failed = failures(outcomes)
+    if failed:
+        log = stack.compose("logs", "--no-color", "--tail", "400", "lb", check=False).stdout
+        unusual = [line for line in log.splitlines()
+                   if " 200 " not in line and "/health" not in line][-30:]
+        replicas = stack.compose("logs", "--no-color", "--tail", "300", "reward",
+                                 check=False).stdout
+        errors = [line for line in replicas.splitlines()
+                  if "Error" in line or "Traceback" in line or "WARNING" in line][-30:]
+        pytest.fail(f"{len(failed)} of {len(outcomes)} requests failed, e.g. {failed[:5]}; "
+                    "the balancer's log:\n" + "\n".join(unusual) + "\nreplicas:\n"
+                    + "\n".join(errors))
+
+
 async def wait_until(check: Callable[[], bool], within_s: float, what: str) -> None:
     deadline = time.monotonic() + within_s
     while not await asyncio.to_thread(check):
@@ -85,7 +100,7 @@ def test_results_through_the_balancer_equal_the_in_process_engine(
         await asyncio.sleep(20)
 
     outcomes = run_load(stack, during, seed=1)
-    assert failures(outcomes) == []
+    assert_none_failed(stack, outcomes)
     assert len(outcomes) >= CLIENTS
     assert len({o.replica for o in outcomes}) == REPLICAS, "the balancer spreads the load"
     kinds = {i["answer_type"] for o in outcomes for i in o.items}
@@ -106,12 +121,12 @@ def test_a_killed_replica_is_invisible_and_comes_back(
         await asyncio.to_thread(stack.docker, "kill", victim)
         await asyncio.sleep(10)
         marks["up"] = time.monotonic()
-        await asyncio.to_thread(stack.compose, "up", "-d", "--no-build", "--pull", "never")
+        await asyncio.to_thread(stack.restore)
         await asyncio.to_thread(stack.wait_ready)
         await asyncio.sleep(3)
 
     outcomes = run_load(stack, during, seed=2)
-    assert failures(outcomes) == []
+    assert_none_failed(stack, outcomes)
     served = [o for o in outcomes if marks["kill"] < o.finished < marks["up"]]
     assert len(served) >= CLIENTS, "the other replicas kept serving"
     assert len(stack.containers()) == REPLICAS
@@ -127,12 +142,12 @@ def test_a_stopped_replica_drains_its_requests(
         await asyncio.sleep(6)
         victim = stack.containers()[-1]
         await asyncio.to_thread(stack.docker, "stop", "--time", "60", victim, timeout=120)
-        await asyncio.to_thread(stack.compose, "up", "-d", "--no-build", "--pull", "never")
+        await asyncio.to_thread(stack.restore)
         await asyncio.to_thread(stack.wait_ready)
         await asyncio.sleep(2)
 
     outcomes = run_load(stack, during, seed=3)
-    assert failures(outcomes) == []
+    assert_none_failed(stack, outcomes)
     assert reference.mismatches(outcomes) == []
 
 
@@ -160,7 +175,7 @@ def test_redis_down_degrades_every_replica_and_the_cache_recovers(
 
     outcomes = run_load(stack, during, seed=4)
     assert seen["health"] == "degraded"
-    assert failures(outcomes) == []
+    assert_none_failed(stack, outcomes)
     assert reference.mismatches(outcomes) == []
 
 

@@ -88,6 +88,14 @@ def _html(rng: random.Random) -> tuple[str, Any, list[str]]:
     ]
 
 
+# The verifiers' own time limits (Math-Verify's 3 s, a page's 2 s to load or capture) fire
+# on easy items when a shared 2-core machine is starved, and a timed-out verdict differs
+# between replicas: compared verdicts must not depend on the machine's load.
+LOAD_PROOF_OPTIONS: dict[str, dict[str, Any]] = {
+    "math-expressions": {"sympy_timeout_s": 60},
+    "html-code": {"render_timeout_s": 30.0},
+}
+
 KINDS: dict[str, Callable[[random.Random], tuple[str, Any, list[str]]]] = {
     "simple": _simple, "math": _math, "svg": _svg, "html": _html,
 }
@@ -107,10 +115,8 @@ def grpo_batch(rng: random.Random, groups: int = 2, samples: int = 8,
             think = "<think>Look at it closely.</think>" if prompt_type == "cot" else ""
             item = {"answer_type": answer_type, "answer": gold, "prompt_type": prompt_type,
                     "response": f"{think}<answer>{text}</answer>"}
-            if answer_type == "math-expressions":
-                # Math-Verify's own limit (3 s by default) fires on easy items when a
-                # shared machine is starved; compared verdicts must not depend on load
-                item["options"] = {"sympy_timeout_s": 60}
+            if answer_type in LOAD_PROOF_OPTIONS:
+                item["options"] = LOAD_PROOF_OPTIONS[answer_type]
             items.append(item)
     return items
 

@@ -1,4 +1,4 @@
-# The reward service: verifiers, worker pool and HTTP app (no trainer, no torch).
+# The reward service: verifiers, worker pool, HTTP and gRPC (no trainer, no torch).
 #
 # Stages: `deps` installs the Python packages pyproject.toml names into a virtual
 # environment, `build` installs this project's code beside it, and the final image copies
@@ -19,6 +19,7 @@ FROM deps AS build
 COPY README.md ./
 COPY reward_server ./reward_server
 COPY services ./services
+COPY reward_client ./reward_client
 # the project alone (its packages and the `reward-server` script), bytecode compiled
 RUN /opt/venv/bin/pip install -q --no-deps --target /opt/app . \
  && /opt/venv/bin/python -m compileall -q /opt/app
@@ -40,12 +41,13 @@ ENV PATH=/opt/app/bin:/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     REWARD_HOST=0.0.0.0 \
-    REWARD_PORT=8000
+    REWARD_PORT=8000 \
+    REWARD_GRPC_PORT=50051
 USER reward
 WORKDIR /home/reward
-EXPOSE 8000
+EXPOSE 8000 50051
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
-# uvicorn drains on SIGTERM: stops accepting, finishes in-flight requests, then exits
+# SIGTERM: HTTP and gRPC stop accepting, finish in-flight requests, then the process exits
 STOPSIGNAL SIGTERM
 CMD ["reward-server", "serve"]

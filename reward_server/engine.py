@@ -13,6 +13,9 @@ Contract
   scheduling, written through after). Results repeat the verdict with `cached: true`.
   `score_sync` uses the local cache only (the shared one is asyncio).
 - Results come back in request order, one per item, always the same shape.
+- Cancelling `score` (a client gone, a deadline passed) drops the verifications that no
+  other call is waiting for: queued ones never start, running ones have their worker
+  stopped, so abandoned work does not keep workers busy.
 
 The sandbox covers time and crashes, not hostile system access: verifiers must not
 execute model output (none here does; rendering code blocks network and file access
@@ -22,6 +25,7 @@ itself).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import importlib
@@ -98,6 +102,9 @@ class Engine:
         self.shared = shared if shared is not None else _shared_cache(self.settings)
         self._lock = threading.Lock()
         self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
+        # How many calls wait on each in-flight key: a cancelled call may only drop a
+        # verification nobody else shares.
+        self._waiters: collections.Counter[str] = collections.Counter()
         self.metrics = EngineMetrics(self.cache_state, lambda: len(self._inflight))
         self._pool = self._new_pool()
 
@@ -112,6 +119,7 @@ class Engine:
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
         """The future verdict for a key, sharing one already in flight."""
         with self._lock:
+            self._waiters[pending.key] += 1
             future = self._inflight.get(pending.key)
             if future is not None:
                 return future
@@ -132,15 +140,31 @@ class Engine:
             )
             self._inflight[pending.key] = future
         started = time.perf_counter()
-        future.add_done_callback(lambda _f, key=pending.key: self._forget(key))
+        future.add_done_callback(lambda f, key=pending.key: self._forget(key, f))
         future.add_done_callback(
             lambda f, kind=pending.item.answer_type: self._observe(f, kind, started)
         )
         return future
 
-    def _forget(self, key: str) -> None:
+    def _forget(self, key: str, future: concurrent.futures.Future[Verdict]) -> None:
         with self._lock:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+                self._waiters.pop(key, None)
+
+    def _abandon(self, futures: _Futures) -> None:
+        """A call stopped waiting for `futures`: cancel those no other call waits for."""
+        dropped = []
+        with self._lock:
+            for key, future in futures.items():
+                if self._inflight.get(key) is not future:
+                    continue
+                self._waiters[key] -= 1
+                if self._waiters[key] <= 0:
+                    del self._inflight[key], self._waiters[key]
+                    dropped.append(future)
+        for future in dropped:  # outside the lock: cancel() runs the done callbacks
+            future.cancel()
 
     def _observe(
         self, future: concurrent.futures.Future[Verdict], answer_type: str, started: float
@@ -196,23 +220,42 @@ class Engine:
         return self._counted(items, self._collect(results, pending, futures))
 
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-        if self.shared is None:
-            results, pending, futures = await asyncio.to_thread(self._start, items)
-        else:
-            results, pending = await asyncio.to_thread(self._prepare_batch, items)
-            await self._look_up_shared(pending)
-            futures = self._schedule_misses(pending)
-        if futures:
-            # gather with return_exceptions: failures are read from the futures below
-            await asyncio.gather(
-                *(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True
+        # shielded: a call cancelled while the thread schedules still abandons its futures
+        start = asyncio.ensure_future(self._begin(items))
+        try:
+            results, pending, futures = await asyncio.shield(start)
+        except asyncio.CancelledError:
+            start.add_done_callback(
+                lambda task: task.cancelled() or task.exception() or self._abandon(task.result()[2])
             )
+            raise
+        if futures:
+            # asyncio.wait, not gather: cancelling this call must not cancel futures that
+            # other calls share (`_abandon` decides); failures are read from them below
+            waiting = [asyncio.wrap_future(f) for f in futures.values()]
+            for wrapper in waiting:
+                wrapper.add_done_callback(_retrieve)
+            try:
+                await asyncio.wait(waiting)
+            except asyncio.CancelledError:
+                self._abandon(futures)
+                raise
         scored = self._collect(results, pending, futures)
         if self.shared is not None:
             await self.shared.put_many(
                 {key: v for key, f in futures.items() if (v := _verdict_of(f)).status == "ok"}
             )
         return self._counted(items, scored)
+
+    async def _begin(
+        self, items: Sequence[ScoreItem]
+    ) -> tuple[list[ScoreResult | None], list[_Pending], _Futures]:
+        """`_start`, with the shared cache asked between the local cache and scheduling."""
+        if self.shared is None:
+            return await asyncio.to_thread(self._start, items)
+        results, pending = await asyncio.to_thread(self._prepare_batch, items)
+        await self._look_up_shared(pending)
+        return results, pending, self._schedule_misses(pending)
 
     def _start(
         self, items: Sequence[ScoreItem]
@@ -337,6 +380,13 @@ class Engine:
     def _error_result(self, item: ScoreItem, message: str) -> ScoreResult:
         fmt = format_reward(item.response, item.context.chain_of_thought)
         return ScoreResult(item.id, 0.0, 0.0, fmt, {}, None, "error", message, False)
+
+
+def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
+    """Mark a failure as seen (it is read from the concurrent future), so asyncio does not
+    log "exception was never retrieved" for it."""
+    if not wrapper.cancelled():
+        wrapper.exception()
 
 
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:

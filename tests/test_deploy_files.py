@@ -88,7 +88,7 @@ def test_balancer_config_has(directive: str) -> None:
 
 def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("reward_server", "services"):
+    for package in ("reward_server", "services", "reward_client"):
         assert f"COPY {package} ./{package}" in dockerfile
         assert (ROOT / package).is_dir()
     assert len(re.findall(r"^FROM ", dockerfile, re.M)) == 3

@@ -32,7 +32,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENGINE_SCRIPT = Path("shared/tools/container-engine")
 # What the image is built from (the Dockerfile's COPY lines and .dockerignore).
 BUILD_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md",
-                "reward_server", "services")
+                "reward_server", "services", "reward_client")
 
 
 class StackError(RuntimeError):

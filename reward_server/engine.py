@@ -106,6 +106,8 @@ class Engine:
         # verification nobody else shares.
         self._waiters: collections.Counter[str] = collections.Counter()
         self.metrics = EngineMetrics(self.cache_state, lambda: len(self._inflight))
+        for name in registry.names():  # hash the verifiers' code now, not in a request
+            registry.get(name).code_version  # noqa: B018
         self._pool = self._new_pool()
 
     # -- pool -----------------------------------------------------------------------------

@@ -151,8 +151,9 @@ class RedisVerdictCache:
         self.errors += 1
         if self.state == "ok":
             self.state = "degraded"
-            log.warning("shared verdict cache at %s failed (%s: %s); local cache only until "
-                        "it answers again", self.where, type(exc).__name__, exc)
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.warning("shared verdict cache at %s failed (%s); local cache only until it "
+                        "answers again", self.where, reason)
         self._start_probe()
 
     def _start_probe(self) -> None:

@@ -15,6 +15,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import json
+import threading
 import types as pytypes
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -45,8 +46,19 @@ class VerifierSpec:
         return self.version if self.version is not None else source_version(self.module)
 
 
-@cache
+# `ast.parse` from several threads at once can fail in CPython 3.11 ("AST constructor
+# recursion depth mismatch"): engines extract (and so key) items on worker threads.
+_VERSION_LOCK = threading.Lock()
+
+
 def source_version(module: str) -> str:
+    """`_source_version`, computed once per module, one thread at a time."""
+    with _VERSION_LOCK:
+        return _source_version(module)
+
+
+@cache
+def _source_version(module: str) -> str:
     """A hash of a module's source and of every module of its own packages it imports.
 
     Read with `ast`, without importing the modules (only their parent packages): a

@@ -13,6 +13,7 @@ import asyncio
 import math
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,6 +132,7 @@ class Outcome:
     """One request: when it was sent, whether and what it answered."""
 
     started: float
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # sent as X-Request-Id
     sent: float | None = None  # the whole request was written to the socket
     finished: float = 0.0
     items: list[Item] = field(default_factory=list)
@@ -160,6 +162,7 @@ async def _client(url: str, seed: int, stop: asyncio.Event, outcomes: list[Outco
             outcomes.append(outcome)
             try:
                 response = await client.post("/score", json={"items": outcome.items},
+                                             headers={"x-request-id": outcome.id},
                                              extensions={"trace": trace})
                 outcome.status_code = response.status_code
                 outcome.replica = response.headers.get("x-reward-replica")

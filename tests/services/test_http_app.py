@@ -115,3 +115,18 @@ def test_openapi_enum_is_the_registry(client: TestClient) -> None:
     item = schema["components"]["schemas"]["ScoreItem"]
     assert set(item["properties"]["answer_type"]["enum"]) == set(registry.names())
     assert client.get("/docs").status_code == 200
+
+
+def test_metrics_count_items_and_say_the_cache_is_local(client: TestClient) -> None:
+    client.post("/score", json={"items": [fake("<answer>metric</answer>", "metric")] * 3})
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    count = next(line for line in text.splitlines()
+                 if line.startswith('reward_items_total{answer_type="test-fake",status="ok"}'))
+    assert float(count.split()[-1]) >= 3
+    assert 'reward_cache_state{reward_cache_state="local"} 1.0' in text
+    assert "reward_redis_up" not in text  # no Redis configured
+    assert 'reward_request_seconds_count{transport="http"}' in text
+    assert client.get("/health").json()["cache"] == "local"

@@ -8,8 +8,10 @@ each; mixed simple types, math with fresh golds, SVG and HTML from pools of draw
 pages), each group sent as two requests of 8 samples, the second halves after all first
 halves, as when two rollout workers report one group at different times. Prints items/s,
 request p50/p99, the share of items answered from a cache (`cached: true`, duplicates
-within a request included), and the verifications the replicas ran (their
-`reward_cache_misses_total`).
+within a request included), the verifications the replicas ran (their
+`reward_cache_misses_total`), and the CPU time the replicas' containers used (their
+cgroups): items per CPU-second is the per-core rate to size a deployment with, whatever
+else the machine was running.
 
     python bench/stack.py [--prompts 160] [--clients 8]
 """
@@ -78,6 +80,7 @@ class Row:
     latencies: list[float]
     cached: int
     verifications: float
+    cpu_seconds: float  # used by the replicas' containers during the run
 
 
 async def drive(url: str, requests: list[list[dict[str, Any]]], clients: int
@@ -118,11 +121,13 @@ def measure(env: dict[str, str], image: str, replicas: int, shared: bool,
     with running_stack(env, image, replicas, settings) as stack:
         warm_up(stack)
         before = stack.metric_totals().get("reward_cache_misses_total", 0.0)
+        cpu_before = stack.cpu_seconds()
         seconds, latencies, cached = asyncio.run(drive(stack.url, requests, clients))
+        cpu = stack.cpu_seconds() - cpu_before
         after = stack.metric_totals().get("reward_cache_misses_total", 0.0)
     items = sum(len(r) for r in requests)
     return Row(replicas, "shared (Redis)" if shared else "private", items, seconds, latencies,
-               cached, after - before)
+               cached, after - before, cpu)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -146,13 +151,14 @@ def main() -> None:
     rows = [measure(env, image, n, True, requests, args.clients) for n in (1, 2, 3)]
     rows.append(measure(env, image, 3, False, requests, args.clients))
     print("| replicas | verdict cache | items/s | request p50 ms | request p99 ms "
-          "| items from a cache | verifications |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+          "| items from a cache | verifications | replica CPU s | items per CPU s |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(f"| {row.replicas} | {row.cache} | {row.items / row.seconds:,.0f} | "
               f"{statistics.median(row.latencies) * 1000:,.0f} | "
               f"{percentile(row.latencies, 0.99) * 1000:,.0f} | "
-              f"{100 * row.cached / row.items:.1f}% | {row.verifications:,.0f} |")
+              f"{100 * row.cached / row.items:.1f}% | {row.verifications:,.0f} | "
+              f"{row.cpu_seconds:,.1f} | {row.items / row.cpu_seconds:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -171,6 +171,18 @@ class Stack:
                 f"'http://127.0.0.1:8000{path}', timeout=10).read().decode())")
         return self.docker("exec", container, "python3", "-c", code).stdout
 
+    def cpu_seconds(self, service: str = "reward") -> float:
+        """CPU time the service's containers have used, all their processes (the
+        container's cgroup: v2 `cpu.stat`, else v1 `cpuacct.usage`)."""
+        read = ("if [ -r /sys/fs/cgroup/cpu.stat ]; then "
+                "echo usec $(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat); "
+                "else echo nsec $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage); fi")
+        total = 0.0
+        for container in self.containers(service):
+            unit, value = self.docker("exec", container, "sh", "-c", read).stdout.split()
+            total += int(value) / (1e6 if unit == "usec" else 1e9)
+        return total
+
     def metric_totals(self) -> dict[str, float]:
         """Every replica's samples summed by name and labels, e.g.
         `reward_cache_hits_total{tier="redis"}`."""

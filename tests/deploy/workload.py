@@ -36,7 +36,8 @@ _WORDS = ("river", "lamp", "orange", "seven", "quiet", "market", "engine", "viol
 
 
 def _simple(rng: random.Random) -> tuple[str, Any, list[str]]:
-    kind = rng.choice(["multiple-choice", "number", "boolean", "ocrtext", "bbox", "any"])
+    kind = rng.choice(["multiple-choice", "number", "boolean", "ocrtext", "bbox", "any",
+                       "critic"])
     if kind == "multiple-choice":
         gold = rng.choice("ABCD")
         return kind, gold, [gold, rng.choice("ABCD"), f"({gold})", f"The answer is {gold}"]
@@ -53,7 +54,7 @@ def _simple(rng: random.Random) -> tuple[str, Any, list[str]]:
         gold = [x, y, round(x + 0.3, 3), round(y + 0.3, 3)]
         return kind, gold, [str(gold), str([round(v + 0.02, 3) for v in gold]), "[0, 0, 1, 1]"]
     word = rng.choice(_WORDS) + str(rng.randint(0, 10**6))
-    return kind, word, [word, word.upper(), "dog"]
+    return kind, word, [word, word.upper(), "dog"]  # `any` ignores case, `critic` does not
 
 
 def _math(rng: random.Random) -> tuple[str, Any, list[str]]:

@@ -42,7 +42,7 @@ from tests.deploy.stack import (  # noqa: E402
 from tests.deploy.workload import grpo_batch  # noqa: E402
 
 GROUP = 16
-WEIGHTS = (0.5, 0.3, 0.12, 0.08)  # simple, math, svg, html prompts
+WEIGHTS = (0.5, 0.3, 0.12, 0.08, 0.0)  # simple, math, svg, html, general-code prompts
 
 
 def workload(prompts: int, seed: int = 7) -> list[list[dict[str, Any]]]:
@@ -60,7 +60,7 @@ def workload(prompts: int, seed: int = 7) -> list[list[dict[str, Any]]]:
 def warm_up_batch(n: int) -> list[dict[str, Any]]:
     """Every answer type once, on golds the workload never uses."""
     rng = random.Random(-n - 1)
-    items = grpo_batch(rng, groups=4, samples=1, weights=(1, 1, 0, 0))
+    items = grpo_batch(rng, groups=4, samples=1, weights=(1, 1, 0, 0, 0))
     svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='50' height='50'>"
            f"<circle cx='25' cy='25' r='{5 + n}' fill='black'/></svg>")
     html = f"<html><body><h2>warm-up {n}</h2></body></html>"

@@ -48,7 +48,7 @@ def _warm_up(stack: Stack) -> None:
     rng = random.Random(-1)
     with httpx.Client(base_url=stack.url, timeout=300) as client:
         for _ in range(2 * REPLICAS):
-            batch = grpo_batch(rng, groups=4, samples=2, weights=(1, 1, 1, 1))
+            batch = grpo_batch(rng, groups=5, samples=2, weights=(1, 1, 1, 1, 1))
             client.post("/score", json={"items": batch}).raise_for_status()
 
 
@@ -117,7 +117,7 @@ def test_results_through_the_balancer_equal_the_in_process_engine(
     assert len(outcomes) >= CLIENTS
     assert len({o.replica for o in outcomes}) == REPLICAS, "the balancer spreads the load"
     kinds = {i["answer_type"] for o in outcomes for i in o.items}
-    assert {"math-expressions", "svg-code", "html-code", "number"} <= kinds
+    assert {"math-expressions", "svg-code", "html-code", "general-code", "number"} <= kinds
     assert any(r["cached"] for o in outcomes for r in o.results), "GRPO duplicates are shared"
     assert reference.mismatches(outcomes) == []
 
@@ -193,7 +193,7 @@ def test_redis_down_degrades_every_replica_and_the_cache_recovers(
 
 
 def test_a_group_sent_twice_is_verified_once(stack: Stack) -> None:
-    group = grpo_batch(random.Random(4242), groups=3, samples=8, weights=(1, 1, 1, 0))
+    group = grpo_batch(random.Random(4242), groups=3, samples=8, weights=(1, 1, 1, 0, 0))
     misses, redis_hits = "reward_cache_misses_total", 'reward_cache_hits_total{tier="redis"}'
     with httpx.Client(base_url=stack.url, timeout=120) as client:
         m0 = stack.metric_totals()
@@ -228,7 +228,7 @@ def test_compose_down_during_load_loses_no_accepted_request(
 
     # heavier requests (more renders), so that several are in flight when it goes down
     outcomes = run_load(stack, during, seed=5,
-                        make_batch=lambda rng: grpo_batch(rng, weights=(0.3, 0.3, 0.2, 0.2)))
+                        make_batch=lambda rng: grpo_batch(rng, weights=(0.3, 0.2, 0.2, 0.2, 0.1)))
     down = marks["down"]
     # accepted: written to the balancer well before the stop (it reads requests at once)
     accepted = [o for o in outcomes if o.sent is not None and o.sent < down - 1.0]

@@ -4,7 +4,8 @@ request's outcome recorded, every result checkable against the in-process engine
 A request holds `groups` prompts x `samples` responses; a group repeats a few distinct
 answers, as a policy's samples do. Cheap answer types and math draw fresh random golds (so
 replicas keep verifying, not only reading caches); `svg-code` and `html-code` draw from a
-fixed pool of drawings and pages with variants (renders are the expensive part).
+fixed pool of drawings and pages with variants (renders are the expensive part);
+`general-code` runs fresh small programs against asserts in the bubblewrap sandbox.
 """
 
 from __future__ import annotations
@@ -90,22 +91,34 @@ def _html(rng: random.Random) -> tuple[str, Any, list[str]]:
     ]
 
 
+def _code(rng: random.Random) -> tuple[str, Any, list[str]]:
+    a, b = rng.randint(2, 999), rng.randint(-50, 50)
+    tests = [f"assert scale({x}) == {x * a + b}" for x in (0, 1, rng.randint(2, 99))]
+    return "general-code", tests, [
+        f"```python\ndef scale(x):\n    return x * {a} + {b}\n```",
+        f"```python\ndef scale(x):\n    return {a} * x + ({b})\n```",
+        f"```python\ndef scale(x):\n    return x * {a}\n```",
+        "```python\ndef scale(x) return x\n```",
+    ]
+
+
 # The verifiers' own time limits (Math-Verify's 3 s, a page's 2 s to load or capture) fire
 # on easy items when a shared 2-core machine is starved, and a timed-out verdict differs
 # between replicas: compared verdicts must not depend on the machine's load.
 LOAD_PROOF_OPTIONS: dict[str, dict[str, Any]] = {
     "math-expressions": {"sympy_timeout_s": 60},
     "html-code": {"render_timeout_s": 30.0},
+    "general-code": {"time_limit_s": 30.0},
 }
 
 KINDS: dict[str, Callable[[random.Random], tuple[str, Any, list[str]]]] = {
-    "simple": _simple, "math": _math, "svg": _svg, "html": _html,
+    "simple": _simple, "math": _math, "svg": _svg, "html": _html, "code": _code,
 }
 
 
 def grpo_batch(rng: random.Random, groups: int = 2, samples: int = 8,
-               weights: Sequence[float] = (0.45, 0.3, 0.15, 0.1)) -> list[Item]:
-    """`groups` prompts x `samples` responses each; weights over simple/math/svg/html."""
+               weights: Sequence[float] = (0.4, 0.25, 0.15, 0.1, 0.1)) -> list[Item]:
+    """`groups` prompts x `samples` responses each; weights over simple/math/svg/html/code."""
     items: list[Item] = []
     for _ in range(groups):
         kind = rng.choices(list(KINDS), weights=weights)[0]

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import httpx
 import pytest
 
+from reward_server.settings import Settings
 from tests.deploy.stack import Stack, build_image, container_engine_env, running_stack
 from tests.deploy.workload import InProcessReference, Load, Outcome, grpo_batch
 
@@ -22,6 +23,7 @@ from tests.deploy.workload import InProcessReference, Load, Outcome, grpo_batch
 pytestmark = pytest.mark.timeout(1800)
 
 ITEM_TIMEOUT_S = 60  # a shared 2-core machine: never a timeout verdict from load alone
+CODE_ITEM_LIMIT_S = 40  # the same for general-code's budget of all tests of an item
 REPLICAS = 3
 CLIENTS = 8
 
@@ -30,7 +32,8 @@ CLIENTS = 8
 def stack() -> Iterator[Stack]:
     env = container_engine_env()
     image = build_image(env)
-    settings = {"REWARD_ITEM_TIMEOUT_S": str(ITEM_TIMEOUT_S), "REWARD_WORKERS": "2"}
+    settings = {"REWARD_ITEM_TIMEOUT_S": str(ITEM_TIMEOUT_S), "REWARD_WORKERS": "2",
+                "REWARD_CODE_ITEM_LIMIT_S": str(CODE_ITEM_LIMIT_S)}
     with running_stack(env, image, REPLICAS, settings) as running:
         _warm_up(running)
         yield running
@@ -38,7 +41,8 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[InProcessReference]:
-    ref = InProcessReference(ITEM_TIMEOUT_S)
+    ref = InProcessReference(Settings(workers=2, item_timeout_s=ITEM_TIMEOUT_S,
+                                      code_item_limit_s=CODE_ITEM_LIMIT_S))
     yield ref
     ref.close()
 

@@ -222,8 +222,8 @@ class InProcessReference:
     """The verdicts of an in-process engine for the items a load sent, computed once per
     distinct item (the same code the image runs, on this machine)."""
 
-    def __init__(self, item_timeout_s: float) -> None:
-        self.engine = Engine(Settings(workers=2, item_timeout_s=item_timeout_s))
+    def __init__(self, settings: Settings) -> None:
+        self.engine = Engine(settings)
         self.known: dict[str, ScoreResult] = {}
 
     def close(self) -> None:

@@ -103,6 +103,13 @@ def assert_none_failed(stack: Stack, outcomes: list[Outcome]) -> None:
           f"(the engine's port forwarding): {failures(failed)}")
 
 
+def assert_same_verdicts(reference: InProcessReference, outcomes: list[Outcome]) -> None:
+    problems = reference.mismatches(outcomes)
+    if problems:
+        pytest.fail(f"{len(problems)} results differ from the in-process engine's:\n"
+                    + "\n".join(problems[:6]))
+
+
 async def wait_until(check: Callable[[], bool], within_s: float, what: str) -> None:
     deadline = time.monotonic() + within_s
     while not await asyncio.to_thread(check):
@@ -123,7 +130,7 @@ def test_results_through_the_balancer_equal_the_in_process_engine(
     kinds = {i["answer_type"] for o in outcomes for i in o.items}
     assert {"math-expressions", "svg-code", "html-code", "general-code", "number"} <= kinds
     assert any(r["cached"] for o in outcomes for r in o.results), "GRPO duplicates are shared"
-    assert reference.mismatches(outcomes) == []
+    assert_same_verdicts(reference, outcomes)
 
 
 def test_a_killed_replica_is_invisible_and_comes_back(
@@ -147,7 +154,7 @@ def test_a_killed_replica_is_invisible_and_comes_back(
     served = [o for o in outcomes if marks["kill"] < o.finished < marks["up"]]
     assert len(served) >= CLIENTS, "the other replicas kept serving"
     assert len(stack.containers()) == REPLICAS
-    assert reference.mismatches(outcomes) == []
+    assert_same_verdicts(reference, outcomes)
 
 
 def test_a_stopped_replica_drains_its_requests(
@@ -165,7 +172,7 @@ def test_a_stopped_replica_drains_its_requests(
 
     outcomes = run_load(stack, during, seed=3)
     assert_none_failed(stack, outcomes)
-    assert reference.mismatches(outcomes) == []
+    assert_same_verdicts(reference, outcomes)
 
 
 def test_redis_down_degrades_every_replica_and_the_cache_recovers(
@@ -193,7 +200,7 @@ def test_redis_down_degrades_every_replica_and_the_cache_recovers(
     outcomes = run_load(stack, during, seed=4)
     assert seen["health"] == "degraded"
     assert_none_failed(stack, outcomes)
-    assert reference.mismatches(outcomes) == []
+    assert_same_verdicts(reference, outcomes)
 
 
 def test_a_group_sent_twice_is_verified_once(stack: Stack) -> None:
@@ -241,4 +248,4 @@ def test_compose_down_during_load_loses_no_accepted_request(
     assert drained, "no request was in flight when the stack went down"
     late = [o for o in outcomes if not o.ok]
     assert all(o.status_code is None for o in late), "refused, never answered with an error"
-    assert reference.mismatches(outcomes) == []
+    assert_same_verdicts(reference, outcomes)

@@ -237,9 +237,9 @@ def test_compose_down_during_load_loses_no_accepted_request(
         marks["down"] = time.monotonic()
         await asyncio.to_thread(stack.down)
 
-    # heavier requests (more renders), so that several are in flight when it goes down
+    # heavier requests (pages no cache knows), so that several are in flight when it stops
     outcomes = run_load(stack, during, seed=5,
-                        make_batch=lambda rng: grpo_batch(rng, weights=(0.3, 0.2, 0.2, 0.2, 0.1)))
+                        make_batch=lambda rng: grpo_batch(rng, weights=(1, 1, 0, 0, 1, 2)))
     down = marks["down"]
     # accepted: written to the balancer well before the stop (it reads requests at once)
     accepted = [o for o in outcomes if o.sent is not None and o.sent < down - 1.0]

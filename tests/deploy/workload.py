@@ -91,6 +91,18 @@ def _html(rng: random.Random) -> tuple[str, Any, list[str]]:
     ]
 
 
+def _fresh_html(rng: random.Random) -> tuple[str, Any, list[str]]:
+    """A page no cache knows: each answer is rendered."""
+    answer_type, _, _ = _html(rng)
+    title = f"{rng.choice(_WORDS).title()} {rng.randint(0, 10**9)}"
+    gold = _HTML.format(color="teal", title=title, text="Opening hours today.", button="Go")
+    return answer_type, gold, [
+        gold,
+        _HTML.format(color="teal", title=title.upper(), text="Opening hours.", button="Go"),
+        _HTML.format(color="olive", title=title, text="Closed today.", button="Book"),
+    ]
+
+
 def _code(rng: random.Random) -> tuple[str, Any, list[str]]:
     a, b = rng.randint(2, 999), rng.randint(-50, 50)
     tests = [f"assert scale({x}) == {x * a + b}" for x in (0, 1, rng.randint(2, 99))]
@@ -113,12 +125,15 @@ LOAD_PROOF_OPTIONS: dict[str, dict[str, Any]] = {
 
 KINDS: dict[str, Callable[[random.Random], tuple[str, Any, list[str]]]] = {
     "simple": _simple, "math": _math, "svg": _svg, "html": _html, "code": _code,
+    "fresh-html": _fresh_html,
 }
 
 
 def grpo_batch(rng: random.Random, groups: int = 2, samples: int = 8,
                weights: Sequence[float] = (0.4, 0.25, 0.15, 0.1, 0.1)) -> list[Item]:
-    """`groups` prompts x `samples` responses each; weights over simple/math/svg/html/code."""
+    """`groups` prompts x `samples` responses each; weights over `KINDS` in order
+    (simple, math, svg, html, code, fresh-html; missing ones are 0)."""
+    weights = [*weights, *[0.0] * (len(KINDS) - len(weights))]
     items: list[Item] = []
     for _ in range(groups):
         kind = rng.choices(list(KINDS), weights=weights)[0]

@@ -10,6 +10,14 @@ Contract
   once: across the batch, across concurrent batches (in-flight table), and across time
   (the verdict cache). Results repeat the verdict with `cached: true`.
 - Results come back in request order, one per item, always the same shape.
+- Each worker process is a pool of its own, and the items of one reference (a GRPO group)
+  go to the same worker, so its per-process caches (a parsed math gold, a rendered
+  reference page) serve the whole group and later epochs; a worker more than
+  `_SPILL_ITEMS` items behind the least busy one hands new items to that one instead.
+- Workers warm up as they start, before they take an item (imports, then each verifier
+  module's optional `warm_up()`: Math-Verify's parser, Chromium's launch), so a fresh or
+  replaced worker's first item does not pay for it under the item timeout. `health()`
+  says how many workers are ready and how long their start took.
 
 The sandbox covers time and crashes, not hostile system access: verifiers must not
 execute model output (none here does; rendering code blocks network and file access
@@ -24,6 +32,8 @@ import dataclasses
 import importlib
 import logging
 import threading
+import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,17 +53,36 @@ _Futures = dict[str, concurrent.futures.Future[Verdict]]
 SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 
 
-def _preload(modules: tuple[str, ...]) -> None:
-    """Worker initializer: import the verifier modules once, not on the first item.
+# A worker this many queued items behind the least busy one gets no new group's items.
+_SPILL_ITEMS = 16
 
-    A module that fails to import must not take the pool down (pebble expires every
-    worker whose initializer raises): its items will report the import error instead.
+# Seconds the worker's initializer spent warming up (set in the worker process).
+_warmup_seconds: float | None = None
+
+
+def _preload(modules: tuple[str, ...], warm_up: bool) -> None:
+    """Worker initializer: import the verifier modules once, not on the first item, and
+    run their `warm_up()` when asked.
+
+    A module that fails to import or warm up must not take the pool down (pebble expires
+    every worker whose initializer raises): its items will report the error instead.
     """
+    global _warmup_seconds
+    start = time.perf_counter()
     for module in modules:
         try:
-            importlib.import_module(module)
+            loaded = importlib.import_module(module)
+            hook = getattr(loaded, "warm_up", None) if warm_up else None
+            if hook is not None:
+                hook()
         except Exception:  # noqa: BLE001
             log.exception("could not preload verifier module %s", module)
+    _warmup_seconds = time.perf_counter() - start
+
+
+def _warmup_report() -> float | None:
+    """What a worker answers once it is up: how long its warm-up took."""
+    return _warmup_seconds
 
 
 def _run_compare(
@@ -75,6 +104,7 @@ class _Pending:
     options: Any
     extracted: str
     key: str
+    group: int  # stable hash of (answer type, reference): the worker it goes to
     cached_verdict: Verdict | None = None
 
 
@@ -86,15 +116,36 @@ class Engine:
         )
         self._lock = threading.Lock()
         self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
-        self._pool = self._new_pool()
+        self._pools = [self._new_pool() for _ in range(self.settings.workers)]
+        self._backlog = [0] * len(self._pools)
+        self._started_at = time.perf_counter()
+        self._ready: list[tuple[float, float | None]] = []  # (start s, warm-up s) per worker
+        for pool in self._pools:
+            pool.schedule(_warmup_report).add_done_callback(self._worker_ready)
 
     # -- pool -----------------------------------------------------------------------------
 
     def _new_pool(self) -> ProcessPool:
         modules = tuple(sorted({registry.get(name).module for name in registry.names()}))
         return ProcessPool(
-            max_workers=self.settings.workers, initializer=_preload, initargs=(modules,)
+            max_workers=1, initializer=_preload, initargs=(modules, self.settings.warm_up)
         )
+
+    def _worker_ready(self, future: concurrent.futures.Future[float | None]) -> None:
+        elapsed = time.perf_counter() - self._started_at
+        try:
+            warmup = future.result()
+        except Exception as exc:  # noqa: BLE001 - a worker that died starting is replaced
+            log.warning("a worker failed to start: %s", exc)
+            return
+        with self._lock:
+            self._ready.append((elapsed, warmup))
+
+    def _pick_worker(self, group: int) -> int:
+        """The group's own worker, unless it is `_SPILL_ITEMS` behind the least busy one."""
+        own = group % len(self._pools)
+        least = min(range(len(self._pools)), key=self._backlog.__getitem__)
+        return least if self._backlog[own] - self._backlog[least] > _SPILL_ITEMS else own
 
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
         """The future verdict for a key, sharing one already in flight."""
@@ -102,10 +153,11 @@ class Engine:
             future = self._inflight.get(pending.key)
             if future is not None:
                 return future
-            if not self._pool.active:
+            worker = self._pick_worker(pending.group)
+            if not self._pools[worker].active:
                 log.warning("worker pool was stopped; starting a new one")
-                self._pool = self._new_pool()
-            future = self._pool.schedule(
+                self._pools[worker] = self._new_pool()
+            future = self._pools[worker].schedule(
                 _run_compare,
                 args=(
                     registry.get(pending.item.answer_type).module,
@@ -117,16 +169,21 @@ class Engine:
                 timeout=self.settings.item_timeout_s,
             )
             self._inflight[pending.key] = future
-        future.add_done_callback(lambda _f, key=pending.key: self._forget(key))
+            self._backlog[worker] += 1
+        future.add_done_callback(
+            lambda _f, key=pending.key, worker=worker: self._forget(key, worker))
         return future
 
-    def _forget(self, key: str) -> None:
+    def _forget(self, key: str, worker: int) -> None:
         with self._lock:
             self._inflight.pop(key, None)
+            self._backlog[worker] -= 1
 
     def close(self) -> None:
-        self._pool.stop()
-        self._pool.join(timeout=10)
+        for pool in self._pools:
+            pool.stop()
+        for pool in self._pools:
+            pool.join(timeout=10)
 
     def __enter__(self) -> Engine:
         return self
@@ -137,10 +194,18 @@ class Engine:
     def health(self) -> dict[str, Any]:
         with self._lock:
             inflight = len(self._inflight)
+            ready = list(self._ready)
+        warmups = [w for _, w in ready if w is not None]
         return {
             "workers": self.settings.workers,
-            "pool_active": bool(self._pool.active),
+            "pool_active": all(pool.active for pool in self._pools),
             "inflight": inflight,
+            "workers_ready": len(ready),
+            # seconds from the engine's start until its last worker was ready, and the
+            # longest warm-up inside a worker (None until every worker has started)
+            "worker_start_s": max(s for s, _ in ready) if len(ready) == len(self._pools)
+            else None,
+            "warmup_s": max(warmups) if warmups and len(ready) == len(self._pools) else None,
             "item_timeout_s": self.settings.item_timeout_s,
             "cache": self.cache.stats(),
         }
@@ -214,14 +279,16 @@ class Engine:
         if extracted is None:
             return self._compose(item, options, None, Verdict(0.0, status="no_answer",
                                                             message="no answer found"), False)
+        reference = canonical_json(item.answer)
         key = verdict_key(
             item.answer_type,
             extracted,
-            canonical_json(item.answer),
+            reference,
             canonical_json(dataclasses.asdict(options)),
             canonical_json(item.choices),
         )
-        return _Pending(index, item, options, extracted, key)
+        group = zlib.crc32(f"{item.answer_type}\x00{reference}".encode("utf-8", "surrogatepass"))
+        return _Pending(index, item, options, extracted, key, group)
 
     def _finish(self, entry: _Pending, verdict: Verdict, cached: bool) -> ScoreResult:
         if verdict.status == "ok" and not cached:

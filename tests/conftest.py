@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,10 @@ from reward_server.engine import Engine
 from reward_server.settings import Settings
 
 FAKE = "test-fake"
+
+# Workers of the many engines and servers the tests start skip the warm-up (a Chromium
+# launch per worker); the tests of the warm-up itself ask for it.
+os.environ.setdefault("REWARD_WARM_UP", "false")
 
 
 @pytest.fixture(scope="session")

@@ -164,6 +164,13 @@ def _render_reference(html: str, settings: RenderSettings) -> Rendering:
     return rendering
 
 
+def warm_up() -> None:
+    """Run at a worker's start: launch this process's Chromium and render one page."""
+    from reward_server.browser import render_html
+
+    render_html("<p>warm</p>", Options().render_settings())
+
+
 def compare(
     extracted: str, reference: Reference, options: Options, context: ItemContext
 ) -> Verdict:

@@ -451,6 +451,12 @@ def browser_launches() -> int:
         return 0 if _render_thread is None else _render_thread.renderer.launches
 
 
+def warm_renders() -> int:
+    """How many of this process's renders the warm page served (script-free pages)."""
+    with _lock:
+        return 0 if _render_thread is None else _render_thread.renderer.warm_renders
+
+
 def shutdown(timeout_s: float = 10.0) -> None:
     """Stop this process's browser and driver; the next render starts them again."""
     global _render_thread

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import importlib
 import logging
 import threading
@@ -284,7 +285,7 @@ class Engine:
             item.answer_type,
             extracted,
             reference,
-            canonical_json(dataclasses.asdict(options)),
+            _options_json(options),
             canonical_json(item.choices),
         )
         group = zlib.crc32(f"{item.answer_type}\x00{reference}".encode("utf-8", "surrogatepass"))
@@ -316,6 +317,12 @@ class Engine:
     def _error_result(self, item: ScoreItem, message: str) -> ScoreResult:
         fmt = format_reward(item.response, item.context.chain_of_thought)
         return ScoreResult(item.id, 0.0, 0.0, fmt, {}, None, "error", message, False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _options_json(options: Any) -> str:
+    """The cache-key text of a verifier's (frozen, hashable) options: once per options."""
+    return canonical_json(dataclasses.asdict(options))
 
 
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:

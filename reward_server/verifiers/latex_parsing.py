@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _enabled = False
+_full_ll_parse: Any = None  # the library's own `_Latex2Sympy.parse`, once replaced
 
 
 class SllSyntaxError(Exception):
@@ -36,7 +37,7 @@ class SllSyntaxError(Exception):
 
 def enable() -> bool:
     """Install two-stage parsing (idempotent); False when the library's shape is unknown."""
-    global _enabled
+    global _enabled, _full_ll_parse
     with _lock:
         if _enabled:
             return True
@@ -76,5 +77,15 @@ def enable() -> bool:
 
         converter.create_parser = create_two_stage_parser
         converter.parse = parse_two_stage
+        _full_ll_parse = parse
         _enabled = True
         return True
+
+
+def parse_full_ll(latex_str: str) -> Any:
+    """latex2sympy's conversion of (already normalized) `latex_str` in full LL mode only,
+    as the library does it alone: what the two stages are checked against."""
+    from latex2sympy2_extended import latex2sympy2
+
+    enable()
+    return _full_ll_parse(latex2sympy2._Latex2Sympy(), latex_str)

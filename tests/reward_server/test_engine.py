@@ -122,3 +122,34 @@ def test_engine_without_cache_recomputes(fake_answer_type: str) -> None:
     with Engine(Settings(workers=1, cache_size=0)) as eng:
         eng.score_sync([item("3", "3")])
         assert eng.score_sync([item("3", "3")])[0].cached is False
+
+
+def test_a_groups_items_go_to_one_worker(engine: Engine) -> None:
+    # 4 references x 6 distinct answers: each reference's answers are verified by one pid
+    items = [item(f"g{g}-{a}", reference=f"ref-{g}") for g in range(4) for a in range(6)]
+    results = engine.score_sync(items)
+    pids: dict[str, set[float]] = {}
+    for it, result in zip(items, results, strict=True):
+        pids.setdefault(str(it.answer), set()).add(result.components["pid"])
+    assert all(len(p) == 1 for p in pids.values()), pids
+    assert len(set().union(*pids.values())) == 2  # the groups are spread over both workers
+
+
+def test_a_big_group_spills_to_the_idle_worker(engine: Engine) -> None:
+    # 40 distinct keys (the option differs) of one reference, 50 ms each: its own worker
+    # falls behind, so the other worker takes some
+    items = [ScoreItem("test-fake", "<answer>sleep:0.05</answer>", "one-ref",
+                       options={"bonus": i / 1000}) for i in range(40)]
+    results = engine.score_sync(items)
+    assert all(r.status == "ok" for r in results)
+    assert len({r.components["pid"] for r in results}) == 2
+
+
+def test_workers_warm_up_before_their_first_item(fake_answer_type: str) -> None:
+    with Engine(Settings(workers=1, warm_up=True, cache_size=0)) as eng:
+        assert eng.score_sync([item("warmed?")])[0].acc_reward == 1.0
+        health = eng.health()
+        assert health["workers_ready"] == 1 and health["worker_start_s"] > 0
+        assert 0 <= health["warmup_s"] <= health["worker_start_s"]
+    with Engine(Settings(workers=1, warm_up=False, cache_size=0)) as eng:
+        assert eng.score_sync([item("warmed?")])[0].acc_reward == 0.0

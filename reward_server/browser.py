@@ -12,14 +12,14 @@ Contract
   (the driver sees its pipe close). A forked child forgets its parent's browser and starts
   its own. `shutdown()` stops them (also at exit).
 - A page without JavaScript (the default) is rendered in this process's warm page: one
-  browser context and page kept open per render settings and reused, its cookies cleared
-  before each render and its document replaced by `page.set_content` (without scripts a
-  page can write no storage and leave no timers). That saves the new renderer process a
-  fresh context costs (about two thirds of a render). A page with `javascript=True` gets
-  a fresh context of its own, closed after the capture, so nothing a script leaves
-  behind (storage, timers, workers) reaches the next page. A render that times out or
-  fails drops the warm page; the next one opens a new one. Pages are loaded with
-  `page.set_content`, never by URL, at a fixed viewport.
+  browser context and page kept open per render settings and reused, its document
+  replaced by `page.set_content` (without scripts a page can write no storage and leave
+  no timers, and with every response refused it can set no cookie). That saves the new
+  renderer process a fresh context costs (about two thirds of a render). A page with
+  `javascript=True` gets a fresh context of its own, closed after the capture, so nothing
+  a script leaves behind (storage, timers, workers) reaches the next page. A render that
+  times out or fails drops the warm page; the next one opens a new one. Pages are loaded
+  with `page.set_content`, never by URL, at a fixed viewport.
 - The screenshot covers the full page height, clamped to `max_page_height` CSS pixels, and
   the viewport's width (horizontal overflow is cut off). It is taken at
   `device_scale_factor = scale`, so Chromium itself downscales it (1280 CSS px at scale
@@ -272,10 +272,10 @@ class ChromiumRenderer:
             blocked: list[str] = []
             context = _new_context(browser, settings, blocked)
             warm = self._warm = _WarmPage(settings, context, context.new_page(), blocked)
-        # Without scripts a page can neither set storage nor leave timers behind, and
-        # `set_content` replaces the document; cookies (a `Set-Cookie` of a data: URL
-        # answer, were Chromium to accept one) are the state left to clear.
-        warm.context.clear_cookies()
+        # What a script-free page could leave behind, and why nothing needs clearing:
+        # storage and timers need scripts; cookies need a script or a response header,
+        # and every response here is refused or a header-less 204 (`<meta http-equiv=
+        # "set-cookie">` is ignored by Chromium); `set_content` replaces the document.
         warm.blocked.clear()
         rendering = _capture(warm.page, html, settings, warm.blocked)
         self.warm_renders += 1
@@ -342,7 +342,9 @@ def _capture(page: Page, html: str, settings: RenderSettings, blocked: list[str]
     text, height = page.evaluate(_PAGE_FACTS_JS)
     clip_height = max(settings.viewport_height, min(int(height), settings.max_page_height))
     png = page.screenshot(
-        full_page=True,
+        # a page that fits the viewport gives the same pixels without the full-page
+        # capture's resize and relayout (a third to half of the screenshot's time)
+        full_page=clip_height > settings.viewport_height,
         clip={"x": 0, "y": 0, "width": settings.viewport_width, "height": clip_height},
         timeout=settings.screenshot_timeout_s * 1000,
         animations="disabled",

@@ -109,6 +109,16 @@ def test_warm_page_serves_script_free_pages_and_forgets_the_previous_one() -> No
     assert second.image.shape == render_html("<p>beta</p>").image.shape
 
 
+def test_a_script_free_page_leaves_no_cookie_in_the_warm_context() -> None:
+    from reward_server import browser
+
+    render_html("<meta http-equiv='set-cookie' content='left=behind'><p>cookie</p>"
+                "<img src='http://example.com/set-cookie.png'>")
+    cookies = browser._shared_thread().run(
+        lambda renderer: renderer._warm.context.cookies())  # type: ignore[arg-type,return-value,union-attr]
+    assert cookies == []
+
+
 def test_scripted_pages_get_a_fresh_context_each() -> None:
     served = warm_renders()
     # window.name survives navigations of one tab; a global is the page's own state

@@ -54,8 +54,9 @@ _Futures = dict[str, concurrent.futures.Future[Verdict]]
 SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 
 
-# A worker this many queued items behind the least busy one gets no new group's items.
-_SPILL_ITEMS = 16
+# A worker this many queued items behind the least busy one gets no more items (two
+# GRPO groups of distinct answers: a group is split only when the imbalance is larger).
+_SPILL_ITEMS = 32
 
 # Seconds the worker's initializer spent warming up (set in the worker process).
 _warmup_seconds: float | None = None

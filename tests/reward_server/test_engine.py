@@ -136,10 +136,10 @@ def test_a_groups_items_go_to_one_worker(engine: Engine) -> None:
 
 
 def test_a_big_group_spills_to_the_idle_worker(engine: Engine) -> None:
-    # 40 distinct keys (the option differs) of one reference, 50 ms each: its own worker
+    # 48 distinct keys (the option differs) of one reference, 50 ms each: its own worker
     # falls behind, so the other worker takes some
     items = [ScoreItem("test-fake", "<answer>sleep:0.05</answer>", "one-ref",
-                       options={"bonus": i / 1000}) for i in range(40)]
+                       options={"bonus": i / 1000}) for i in range(48)]
     results = engine.score_sync(items)
     assert all(r.status == "ok" for r in results)
     assert len({r.components["pid"] for r in results}) == 2

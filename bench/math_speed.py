@@ -48,6 +48,7 @@ import httpx  # noqa: E402
 from reward_server.extraction import last_tag_content  # noqa: E402
 from reward_server.types import ItemContext  # noqa: E402
 from reward_server.verifiers import math_expressions  # noqa: E402
+from reward_server.verifiers import math_normalize as mn  # noqa: E402
 from tests.services.server_process import running_server  # noqa: E402
 
 GROUP_SIZE = 16
@@ -119,8 +120,8 @@ def grpo_batch(groups: int, seed: int = 0) -> list[Sample]:
             if whole:  # a full tagged completion from the corpus, used as it is
                 samples.append(Sample(gold, answer, answer, label))
                 continue
-            wrap = rng.random()
-            if wrap < 0.1:  # the same answer spelled in inline math, or boxed
+            wrap = 1.0 if "$" in answer or mn.looks_like_prose(answer) else rng.random()
+            if wrap < 0.1:  # the same math answer spelled in inline math, or boxed
                 answer = f"${answer}$"
             elif wrap < 0.2:
                 answer = f"\\boxed{{{answer}}}"

@@ -4,8 +4,9 @@
 any), in groups of 16 samples per prompt with realistic duplication (a group repeats a
 few distinct answers), sent in batches of 8 groups (128 items). Scored
 (a) in process through `Engine` and (b) over HTTP against a freshly started server,
-each first with a cold verdict cache, then again warm. Prints items/s and the p50/p99
-latency of one batch.
+each first with a cold verdict cache, then again warm (both once every worker has
+started and warmed up, as `/health` reports). Prints items/s and the p50/p99 latency of
+one batch, and the HTTP rates as shares of the in-process ones.
 
     python bench/throughput.py [--items 2000] [--workers 2]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -85,7 +87,8 @@ def as_json(item: ScoreItem) -> dict[str, Any]:
 def run_in_process(items: list[ScoreItem], workers: int) -> list[tuple[str, float, list[float]]]:
     rows = []
     with Engine(Settings(workers=workers)) as engine:
-        engine.score_sync(items[:1])  # start the workers; the item's key is then cached
+        while engine.health()["worker_start_s"] is None:
+            time.sleep(0.1)  # the workers are still starting and warming up
         for label in ("cold", "warm"):
             latencies = []
             start = time.perf_counter()
@@ -111,7 +114,9 @@ async def _post_all(url: str, items: list[ScoreItem]) -> tuple[float, list[float
 
 def run_http(items: list[ScoreItem], workers: int) -> list[tuple[str, float, list[float]]]:
     rows = []
-    with running_server({"REWARD_WORKERS": str(workers)}) as url:
+    with running_server({"REWARD_WORKERS": str(workers)}, startup_s=180) as url:
+        while httpx.get(url + "/health", timeout=10).json()["worker_start_s"] is None:
+            time.sleep(0.1)  # the workers are still starting and warming up
         for label in ("cold", "warm"):
             total, latencies = asyncio.run(_post_all(url, items))
             rows.append((f"HTTP, {label} cache", total, latencies))
@@ -135,10 +140,17 @@ def main() -> None:
     rows = run_in_process(items, args.workers) + run_http(items, args.workers)
     print("| mode | items/s | batch p50 ms | batch p99 ms |")
     print("| --- | ---: | ---: | ---: |")
+    rates = {}
     for label, total, latencies in rows:
-        print(f"| {label} | {len(items) / total:,.0f} | "
+        rates[label] = len(items) / total
+        print(f"| {label} | {rates[label]:,.0f} | "
               f"{statistics.median(latencies) * 1000:.1f} | "
               f"{percentile(latencies, 0.99) * 1000:.1f} |")
+    for cache in ("cold", "warm"):
+        share = rates[f"HTTP, {cache} cache"] / rates[f"in process, {cache} cache"]
+        print(f"\nHTTP, {cache} cache: {share:.0%} of the in-process rate", end="")
+    print(f"\n\nload average (1, 5, 15 min) at the end: "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

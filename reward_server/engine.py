@@ -18,6 +18,9 @@ Contract
   module's optional `warm_up()`: Math-Verify's parser, Chromium's launch), so a fresh or
   replaced worker's first item does not pay for it under the item timeout. `health()`
   says how many workers are ready and how long their start took.
+- Cancelling `score` (a client gone, a deadline passed) drops the verifications that no
+  other call is waiting for: queued ones never start, running ones have their worker
+  stopped, so abandoned work does not keep workers busy.
 
 The sandbox covers time and crashes, not hostile system access: verifiers must not
 execute model output (none here does; rendering code blocks network and file access
@@ -27,6 +30,7 @@ itself).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import functools
@@ -118,6 +122,9 @@ class Engine:
         )
         self._lock = threading.Lock()
         self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
+        # How many calls wait on each in-flight key: a cancelled call may only drop a
+        # verification nobody else shares.
+        self._waiters: collections.Counter[str] = collections.Counter()
         self._pools = [self._new_pool() for _ in range(self.settings.workers)]
         self._backlog = [0] * len(self._pools)
         self._started_at = time.perf_counter()
@@ -152,6 +159,7 @@ class Engine:
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
         """The future verdict for a key, sharing one already in flight."""
         with self._lock:
+            self._waiters[pending.key] += 1
             future = self._inflight.get(pending.key)
             if future is not None:
                 return future
@@ -173,13 +181,31 @@ class Engine:
             self._inflight[pending.key] = future
             self._backlog[worker] += 1
         future.add_done_callback(
-            lambda _f, key=pending.key, worker=worker: self._forget(key, worker))
+            lambda f, key=pending.key, worker=worker: self._forget(key, f, worker))
         return future
 
-    def _forget(self, key: str, worker: int) -> None:
+    def _forget(
+        self, key: str, future: concurrent.futures.Future[Verdict], worker: int
+    ) -> None:
         with self._lock:
-            self._inflight.pop(key, None)
             self._backlog[worker] -= 1
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+                self._waiters.pop(key, None)
+
+    def _abandon(self, futures: _Futures) -> None:
+        """A call stopped waiting for `futures`: cancel those no other call waits for."""
+        dropped = []
+        with self._lock:
+            for key, future in futures.items():
+                if self._inflight.get(key) is not future:
+                    continue
+                self._waiters[key] -= 1
+                if self._waiters[key] <= 0:
+                    del self._inflight[key], self._waiters[key]
+                    dropped.append(future)
+        for future in dropped:  # outside the lock: cancel() runs the done callbacks
+            future.cancel()
 
     def close(self) -> None:
         for pool in self._pools:
@@ -220,12 +246,26 @@ class Engine:
         return self._collect(results, pending, futures)
 
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-        results, pending, futures = await asyncio.to_thread(self._start, items)
-        if futures:
-            # gather with return_exceptions: failures are read from the futures below
-            await asyncio.gather(
-                *(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True
+        # shielded: a call cancelled while the thread schedules still abandons its futures
+        start = asyncio.ensure_future(asyncio.to_thread(self._start, items))
+        try:
+            results, pending, futures = await asyncio.shield(start)
+        except asyncio.CancelledError:
+            start.add_done_callback(
+                lambda task: task.cancelled() or task.exception() or self._abandon(task.result()[2])
             )
+            raise
+        if futures:
+            # asyncio.wait, not gather: cancelling this call must not cancel futures that
+            # other calls share (`_abandon` decides); failures are read from them below
+            waiting = [asyncio.wrap_future(f) for f in futures.values()]
+            for wrapper in waiting:
+                wrapper.add_done_callback(_retrieve)
+            try:
+                await asyncio.wait(waiting)
+            except asyncio.CancelledError:
+                self._abandon(futures)
+                raise
         return self._collect(results, pending, futures)
 
     def _start(
@@ -324,6 +364,13 @@ class Engine:
 def _options_json(options: Any) -> str:
     """The cache-key text of a verifier's (frozen, hashable) options: once per options."""
     return canonical_json(dataclasses.asdict(options))
+
+
+def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
+    """Mark a failure as seen (it is read from the concurrent future), so asyncio does not
+    log "exception was never retrieved" for it."""
+    if not wrapper.cancelled():
+        wrapper.exception()
 
 
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:

@@ -10,10 +10,12 @@ Contract
   once: across the batch, across concurrent batches (in-flight table), and across time
   (the verdict cache). Results repeat the verdict with `cached: true`.
 - Results come back in request order, one per item, always the same shape.
-- Each worker process is a pool of its own, and the items of one reference (a GRPO group)
-  go to the same worker, so its per-process caches (a parsed math gold, a rendered
-  reference page) serve the whole group and later epochs; a worker more than
-  `_SPILL_ITEMS` items behind the least busy one hands new items to that one instead.
+- Each worker process is a pool of its own and runs one item at a time; the items wait
+  in the engine's queue. A free worker takes the oldest item of a reference (a GRPO
+  group) whose home it is, so its per-process caches (a parsed math gold, a rendered
+  reference page) serve the whole group and later epochs; with none of its own waiting
+  it takes the oldest item of any group, so no item waits behind a slow one while a
+  worker is free.
 - Workers warm up as they start, before they take an item (imports, then each verifier
   module's optional `warm_up()`: Math-Verify's parser, Chromium's launch), so a fresh or
   replaced worker's first item does not pay for it under the item timeout. `health()`
@@ -58,10 +60,6 @@ _Futures = dict[str, concurrent.futures.Future[Verdict]]
 SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 
 
-# A worker this many queued items behind the least busy one gets no more items (two
-# GRPO groups of distinct answers: a group is split only when the imbalance is larger).
-_SPILL_ITEMS = 32
-
 # Seconds the worker's initializer spent warming up (set in the worker process).
 _warmup_seconds: float | None = None
 
@@ -102,6 +100,17 @@ def _run_compare(
 
 
 @dataclass
+class _Task:
+    """A verification waiting in the engine's queue, then running on one worker."""
+
+    key: str
+    home: int  # the worker whose caches this group's items use
+    args: tuple[Any, ...]
+    future: concurrent.futures.Future[Verdict]  # what callers wait on
+    running: Any = None  # pebble's future, once a worker took it
+
+
+@dataclass
 class _Pending:
     """An item waiting for a verdict: everything needed to compose its result."""
 
@@ -126,7 +135,8 @@ class Engine:
         # verification nobody else shares.
         self._waiters: collections.Counter[str] = collections.Counter()
         self._pools = [self._new_pool() for _ in range(self.settings.workers)]
-        self._backlog = [0] * len(self._pools)
+        self._queue: collections.deque[_Task] = collections.deque()
+        self._busy: list[_Task | None] = [None] * len(self._pools)
         self._started_at = time.perf_counter()
         self._ready: list[tuple[float, float | None]] = []  # (start s, warm-up s) per worker
         for pool in self._pools:
@@ -150,12 +160,6 @@ class Engine:
         with self._lock:
             self._ready.append((elapsed, warmup))
 
-    def _pick_worker(self, group: int) -> int:
-        """The group's own worker, unless it is `_SPILL_ITEMS` behind the least busy one."""
-        own = group % len(self._pools)
-        least = min(range(len(self._pools)), key=self._backlog.__getitem__)
-        return least if self._backlog[own] - self._backlog[least] > _SPILL_ITEMS else own
-
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
         """The future verdict for a key, sharing one already in flight."""
         with self._lock:
@@ -163,32 +167,77 @@ class Engine:
             future = self._inflight.get(pending.key)
             if future is not None:
                 return future
-            worker = self._pick_worker(pending.group)
+            future = concurrent.futures.Future()
+            args = (registry.get(pending.item.answer_type).module, pending.extracted,
+                    pending.item.answer, pending.options, pending.item.context)
+            task = _Task(pending.key, pending.group % len(self._pools), args, future)
+            self._inflight[pending.key] = future
+            self._queue.append(task)
+            started = self._dispatch()
+        future.add_done_callback(lambda f, key=pending.key: self._forget(key, f))
+        future.add_done_callback(lambda f, task=task: self._stop_if_cancelled(task))
+        self._watch(started)
+        return future
+
+    def _dispatch(self) -> list[tuple[int, _Task]]:
+        """Give each free worker its next task (lock held); the caller `_watch`es them."""
+        started = []
+        for worker, current in enumerate(self._busy):
+            task = None if current is not None else self._next_task(worker)
+            if task is None:
+                continue
             if not self._pools[worker].active:
                 log.warning("worker pool was stopped; starting a new one")
                 self._pools[worker] = self._new_pool()
-            future = self._pools[worker].schedule(
-                _run_compare,
-                args=(
-                    registry.get(pending.item.answer_type).module,
-                    pending.extracted,
-                    pending.item.answer,
-                    pending.options,
-                    pending.item.context,
-                ),
-                timeout=self.settings.item_timeout_s,
-            )
-            self._inflight[pending.key] = future
-            self._backlog[worker] += 1
-        future.add_done_callback(
-            lambda f, key=pending.key, worker=worker: self._forget(key, f, worker))
-        return future
+            task.running = self._pools[worker].schedule(
+                _run_compare, args=task.args, timeout=self.settings.item_timeout_s)
+            self._busy[worker] = task
+            started.append((worker, task))
+        return started
 
-    def _forget(
-        self, key: str, future: concurrent.futures.Future[Verdict], worker: int
-    ) -> None:
+    def _next_task(self, worker: int) -> _Task | None:
+        """The oldest waiting task whose home is `worker`, else the oldest of any group."""
+        while self._queue and self._queue[0].future.cancelled():
+            self._queue.popleft()
+        chosen = next((t for t in self._queue if t.home == worker
+                       and not t.future.cancelled()), None)
+        if chosen is None and self._queue:
+            chosen = self._queue[0]
+        if chosen is not None:
+            self._queue.remove(chosen)
+        return chosen
+
+    def _watch(self, started: list[tuple[int, _Task]]) -> None:
+        # outside the lock: a callback on a future that is already done runs at once
+        for worker, task in started:
+            task.running.add_done_callback(
+                lambda running, worker=worker, task=task: self._finished(worker, task, running))
+
+    def _finished(self, worker: int, task: _Task, running: Any) -> None:
         with self._lock:
-            self._backlog[worker] -= 1
+            self._busy[worker] = None
+            started = self._dispatch()
+        self._watch(started)
+        if task.future.done():
+            return  # cancelled by its callers while it ran
+        try:
+            if running.cancelled():
+                task.future.cancel()
+            elif running.exception() is not None:
+                task.future.set_exception(running.exception())
+            else:
+                task.future.set_result(running.result())
+        except concurrent.futures.InvalidStateError:
+            pass  # cancelled by its callers just now
+
+    @staticmethod
+    def _stop_if_cancelled(task: _Task) -> None:
+        """A cancelled task that a worker is running: stop that worker (pebble kills it)."""
+        if task.future.cancelled() and task.running is not None:
+            task.running.cancel()
+
+    def _forget(self, key: str, future: concurrent.futures.Future[Verdict]) -> None:
+        with self._lock:
             if self._inflight.get(key) is future:
                 del self._inflight[key]
                 self._waiters.pop(key, None)
@@ -208,6 +257,10 @@ class Engine:
             future.cancel()
 
     def close(self) -> None:
+        with self._lock:
+            waiting, self._queue = list(self._queue), collections.deque()
+        for task in waiting:
+            task.future.cancel()
         for pool in self._pools:
             pool.stop()
         for pool in self._pools:
@@ -222,12 +275,14 @@ class Engine:
     def health(self) -> dict[str, Any]:
         with self._lock:
             inflight = len(self._inflight)
+            queued = len(self._queue)
             ready = list(self._ready)
         warmups = [w for _, w in ready if w is not None]
         return {
             "workers": self.settings.workers,
             "pool_active": all(pool.active for pool in self._pools),
             "inflight": inflight,
+            "queued": queued,
             "workers_ready": len(ready),
             # seconds from the engine's start until its last worker was ready, and the
             # longest warm-up inside a worker (None until every worker has started)

@@ -227,13 +227,15 @@ def time_http(batch: list[Sample], size: int, workers: int | None) -> dict[str, 
     start = time.perf_counter()
     with running_server(env, startup_s=180) as url:
         answering = time.perf_counter() - start
-        while (health := httpx.get(url + "/health", timeout=10).json())["worker_start_s"] is None:
+        # a server without the readiness fields (an older build) counts as ready at once
+        while (health := httpx.get(url + "/health", timeout=10).json()).get(
+                "worker_start_s", 0.0) is None:
             time.sleep(0.1)  # the workers are still warming up
         ready = time.perf_counter() - start
         cold = asyncio.run(_post_batches(url, batch, size))
         warm = asyncio.run(_post_batches(url, batch, size))
     return {"answering_s": answering, "ready_s": ready, "workers": health["workers"],
-            "warmup_s": health["warmup_s"], "cold": cold, "warm": warm}
+            "warmup_s": health.get("warmup_s"), "cold": cold, "warm": warm}
 
 
 # -- output ------------------------------------------------------------------------------
@@ -300,9 +302,10 @@ def main() -> None:
         print(f"| {name} | {statistics.fmean(costs):.2f} | {statistics.median(costs):.2f} | "
               f"{percentile(costs, 0.9):.2f} | {max(costs):.1f} |")
 
+    warmup = "n/a" if http["warmup_s"] is None else f"{http['warmup_s']:.1f} s"
     print(f"\nServer start: /health answered after {http['answering_s']:.1f} s, every worker "
           f"warmed up after {http['ready_s']:.1f} s (longest warm-up inside a worker "
-          f"{http['warmup_s']:.1f} s); load average at the end: "
+          f"{warmup}); load average at the end: "
           f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 

@@ -184,7 +184,9 @@ def _option_letter(pred: str, context: ItemContext) -> str | None:
     (`B`, `(B)`, `b) cat`, `**B**`, "The answer is B"; hedges name none); None when it
     names none, or one outside the given `choices`."""
     # normalization joined "b) cat" into "b)cat"; the letter reader wants the space back
-    said = multiple_choice.extract_letter(_LABEL_GLUE_RE.sub(r"\1 ", pred), context.choices)
+    said = multiple_choice.extract_letter(
+        _LABEL_GLUE_RE.sub(r"\1 ", pred), context.choices, option_text=False
+    )
     if len(said) != 1 or not "A" <= said <= "Z":
         return None
     if context.choices and ord(said) - ord("A") >= len(context.choices):

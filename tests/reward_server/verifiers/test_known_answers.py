@@ -57,7 +57,7 @@ ROWS = load_rows()
 
 
 def test_every_answer_type_has_rows() -> None:
-    assert {"multiple-choice", "number"} <= {
+    assert {"multiple-choice", "number", "math-expressions", "bbox"} <= {
         row["answer_type"] for row in ROWS
     }
     assert all(row.get("source") and row.get("comment") for row in ROWS)

@@ -11,7 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["ok", "no_answer", "timeout", "error"]
+# ok: verified (reward = score). no_answer: no answer block (reward 0, a wrong answer).
+# rejected: the RESPONSE made verification fail (a verifier's guard refused it, or it
+# overran its limit twice while computing): reward 0, scored as a wrong answer.
+# timeout / error: a fault of the service (overload, a dead worker, a bad reference):
+# reward 0, left out of training by clients.
+Status = Literal["ok", "no_answer", "rejected", "timeout", "error"]
 
 # A reference answer as it arrives in a data row: one string or number, or a list of
 # acceptable ones (OCR gives several golds, a box is a list of four numbers).
@@ -54,7 +59,8 @@ class Verdict:
 
     `score` is the accuracy reward in [0, 1]. `components` names the terms it was made of
     (e.g. `ssim`, `tag_jaccard`). A response the model got wrong is `status="ok"` with a
-    low score; `error` is for a fault of ours or of the reference.
+    low score; one that the verifier refuses to verify (over its size, nesting or cost
+    guards) is `status="rejected"`; `error` is for a fault of ours or of the reference.
     """
 
     score: float

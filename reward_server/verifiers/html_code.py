@@ -27,8 +27,9 @@ last `<answer>` block, else the last `<!DOCTYPE html>`/`<html>` document of the 
 fenced code block. Inside an `<answer>` block a fenced or `<html>` document is unwrapped
 the same way.
 
-Outcomes: an answer over `max_html_chars` or whose page crashes the renderer scores 0 with
-status `ok` (the model's fault); one whose page does not finish loading or capturing within
+Outcomes: an answer over `max_html_chars` is status `rejected` (reward 0, scored as a
+wrong answer); one whose page crashes the renderer scores 0 with status `ok` (the model's
+fault); one whose page does not finish loading or capturing within
 `render_timeout_s` is status `timeout`; a reference that does not render is `error`.
 Rendering is sandboxed as `reward_server.browser` describes (JavaScript off unless
 `javascript=true`, every request but `data:` aborted, fresh context per page).
@@ -78,7 +79,7 @@ class Options(BaseOptions):
         0.1, "Weight of the recipe's code overlap (0.6 token + 0.4 tag Jaccard)."
     )
     max_html_chars: int = option(  # type: ignore[assignment]
-        1_000_000, "Longer HTML is not rendered: score 0 for an answer, error for a reference."
+        1_000_000, "Longer HTML is not rendered: rejected for an answer, error for a reference."
     )
     max_text_chars: int = option(  # type: ignore[assignment]
         20_000, "Visible text beyond this many characters is not compared."
@@ -177,7 +178,8 @@ def compare(
     if any(len(g) > options.max_html_chars for g in golds):
         return Verdict(0.0, status="error", message="the reference is over max_html_chars")
     if len(extracted) > options.max_html_chars:
-        return Verdict(0.0, message=f"HTML of {len(extracted)} chars is over max_html_chars")
+        return Verdict(0.0, status="rejected",
+                       message=f"HTML of {len(extracted)} chars is over max_html_chars")
 
     settings = options.render_settings()
     try:

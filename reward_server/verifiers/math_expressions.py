@@ -27,9 +27,12 @@ several; `\\boxed{}` around a reference is dropped); the first success wins:
    whose 30-digit values differ is overruled: Math-Verify's `evalf(chop=True)` calls
    `1/2004!` and `1/2006!` equal.
 
-Statuses: `ok` (score 1.0 or 0.0); `error` for an answer longer than `max_answer_chars`
-or nested deeper than `max_nesting`, or an empty reference; `timeout` when Math-Verify's
-own `signal.alarm` limit (`sympy_timeout_s`, per parse or verify call) fires. Those alarms
+Statuses: `ok` (score 1.0 or 0.0); `rejected` for an answer longer than
+`max_answer_chars`, nested deeper than `max_nesting`, or too costly to evaluate (a power
+tower such as `9^{9^{9^{9}}}`, the factorial of a power: `math_normalize.costly_operation`),
+unless it is literally a gold; `error` for an empty reference; `timeout` when
+Math-Verify's own `signal.alarm` limit (`sympy_timeout_s`, per parse or verify call)
+fires (the engine then retries it on a CPU budget and may turn it into `rejected`). Those alarms
 work because `compare` runs on a worker's main thread; the engine's kill of the worker is
 the outer bound for computations that never return to the interpreter. Parsed sympy
 objects never leave this module and are never logged or turned into text: a hostile
@@ -67,10 +70,10 @@ class Options(BaseOptions):
         "before the item is reported as timeout.",
     )
     max_answer_chars: int = option(  # type: ignore[assignment]
-        2000, "Longer answers are not parsed: status error."
+        2000, "Longer answers are not parsed: status rejected."
     )
     max_nesting: int = option(  # type: ignore[assignment]
-        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status error."
+        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status rejected."
     )
 
 
@@ -111,9 +114,9 @@ def compare(
     golds = _golds(reference)
     if not golds:
         return Verdict(0.0, status="error", message="the reference is empty")
-    refusal = _too_big(extracted, options)
+    refusal = _too_big(extracted, options) or mn.costly_operation(extracted)
     if refusal is not None and extracted not in golds:
-        return Verdict(0.0, status="error", message=refusal)
+        return Verdict(0.0, status="rejected", message=refusal)
     timed_out = False
     for gold in golds:
         try:

@@ -25,8 +25,9 @@ Comparison (`compare`, in a worker process):
    `<svg>` earns 0.77 against a red circle; here they count only in proportion to how
    much of the picture is right, so a blank or truncated render scores 0 and a faithful
    one keeps the recipe's emphasis on matching code.
-An SVG that does not parse or render scores 0 with status `ok` (the model's fault); a
-reference that does not render is status `error`.
+An SVG that does not parse or render scores 0 with status `ok` (the model's fault); one
+over `max_chars` or over the `<use>` expansion guard is status `rejected` (reward 0,
+scored as a wrong answer); a reference that does not render is status `error`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Options(BaseOptions):
         0.25, "Weight of the tag-name Jaccard term, counted in proportion to `visual`."
     )
     max_chars: int = option(  # type: ignore[assignment]
-        300_000, "Longer SVG sources are refused (score 0) before parsing."
+        300_000, "Longer SVG sources are refused before parsing: status rejected."
     )
     raw_fallback: bool = option(  # type: ignore[assignment]
         True,
@@ -325,6 +326,10 @@ class RenderError(ValueError):
     """An SVG that could not be parsed or rendered."""
 
 
+class RenderRefused(RenderError):
+    """An SVG that a guard refuses to render (it would draw too many elements)."""
+
+
 def render_svg(
     source: str,
     size: int = 336,
@@ -339,7 +344,7 @@ def render_svg(
     fetcher = fetcher or _DataOnlyFetcher()
     text = harden_svg(repair_svg(source))
     if use_expansion(text) > MAX_USE_EXPANSION:
-        raise RenderError(f"<use> references draw more than {MAX_USE_EXPANSION} elements")
+        raise RenderRefused(f"<use> references draw more than {MAX_USE_EXPANSION} elements")
     try:
         tree = Tree(bytestring=text.encode("utf-8"), url_fetcher=fetcher, unsafe=False)
         surface = PNGSurface(
@@ -377,11 +382,14 @@ def compare(
     if not golds:
         return Verdict(0.0, status="error", message="the reference holds no <svg> element")
     if len(extracted) > options.max_chars:
-        return Verdict(0.0, message=f"SVG of {len(extracted)} chars is over max_chars")
+        return Verdict(0.0, status="rejected",
+                       message=f"SVG of {len(extracted)} chars is over max_chars")
     if not _HAS_SVG_RE.search(extracted):
         return Verdict(0.0, message="the answer holds no <svg> element")
     try:
         candidate = render_svg(extracted, options.size, options.background)
+    except RenderRefused as exc:
+        return Verdict(0.0, {"visual": 0.0}, status="rejected", message=str(exc))
     except RenderError as exc:
         return Verdict(0.0, {"visual": 0.0}, message=f"the answer's SVG does not render: {exc}")
 

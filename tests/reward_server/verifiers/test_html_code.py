@@ -175,7 +175,7 @@ def test_ten_megabyte_answer_is_refused_without_rendering() -> None:
     huge = "<div>" + "lorem ipsum " * 900_000 + "</div>"
     assert len(huge) > 10_000_000
     verdict = compare(huge, page("bakery"), OPTS, CTX)
-    assert (verdict.status, verdict.score) == ("ok", 0.0)
+    assert (verdict.status, verdict.score) == ("rejected", 0.0)  # a guard: scored as wrong
     assert "max_html_chars" in (verdict.message or "")
 
 

@@ -20,9 +20,9 @@ item overrun too, and that item must not be scored 0. The engine tells them apar
      overloaded, status stays `timeout` (excluded, a fault of the service);
    - the process dies otherwise: `error`.
 CPU time, not wall time, is the evidence: it counts only what this item computed,
-whatever else the machine runs. A child process the verifier starts during the retry
-(a browser) inherits the same limit; work done in a process started earlier is not
-counted, and a verifier-reported timeout of such work stays `timeout`.
+whatever else the machine runs. Work done in other processes (a browser rendering a page
+with a script loop) is not counted as this process's computing, so such overruns stay
+`timeout`: the html-code verifier bounds them with its own render limit.
 """
 
 from __future__ import annotations

@@ -85,27 +85,27 @@ class Region:
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    box_format: Literal["xyxy", "xywh"] = option(  # type: ignore[assignment]
+    box_format: Literal["xyxy", "xywh"] = option(
         "xyxy", "Layout of the reference boxes: xyxy (corners) or xywh (corner, width, height)."
     )
-    pred_box_format: Literal["xyxy", "xywh"] = option(  # type: ignore[assignment]
+    pred_box_format: Literal["xyxy", "xywh"] = option(
         "xyxy", "Layout of the predicted box: xyxy or xywh."
     )
-    gold_scale: float | Literal["auto", "pixels"] = option(  # type: ignore[assignment]
+    gold_scale: float | Literal["auto", "pixels"] = option(
         "auto",
         "Reference coordinates run over 0..N (1 normalized, 1000), 'pixels', or 'auto'.",
     )
-    pred_scale: float | Literal["auto", "pixels"] = option(  # type: ignore[assignment]
+    pred_scale: float | Literal["auto", "pixels"] = option(
         "auto",
         "Predicted coordinates run over 0..N (1 normalized, 1000), 'pixels', or 'auto'.",
     )
-    image_width: float | None = option(  # type: ignore[assignment]
+    image_width: float | None = option(
         None, "Image width in pixels, to convert pixel coordinates."
     )
-    image_height: float | None = option(  # type: ignore[assignment]
+    image_height: float | None = option(
         None, "Image height in pixels, to convert pixel coordinates."
     )
-    iou_threshold: float | None = option(  # type: ignore[assignment]
+    iou_threshold: float | None = option(
         None, "If set, the score is 1 when IoU >= this value, else 0 (e.g. 0.5); None: the IoU."
     )
 

@@ -42,6 +42,7 @@ expression can hang `str()`.
 from __future__ import annotations
 
 import cmath
+import logging
 import re
 import signal
 import threading
@@ -54,25 +55,25 @@ from typing import Any
 from reward_server.types import ItemContext, Reference, Verdict
 from reward_server.verifiers import math_normalize as mn
 from reward_server.verifiers import multiple_choice
-from reward_server.verifiers.base import BaseOptions, extract_tagged, option
+from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
 
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    float_rounding: int = option(  # type: ignore[assignment]
+    float_rounding: int = option(
         6,
         "Decimal places kept when a decimal is compared (Math-Verify's float_rounding): "
         "1/3 equals 0.333333 but not 0.333.",
     )
-    sympy_timeout_s: int = option(  # type: ignore[assignment]
+    sympy_timeout_s: int = option(
         3,
         "Whole seconds allowed to each Math-Verify parse or verify call (signal.alarm) "
         "before the item is reported as timeout.",
     )
-    max_answer_chars: int = option(  # type: ignore[assignment]
+    max_answer_chars: int = option(
         2000, "Longer answers are not parsed: status rejected."
     )
-    max_nesting: int = option(  # type: ignore[assignment]
+    max_nesting: int = option(
         40, "Deeper nesting of braces/brackets/parentheses is not parsed: status rejected."
     )
 
@@ -85,6 +86,9 @@ class Options(BaseOptions):
                              "(0 would switch Math-Verify's time limit off)")
         if self.max_answer_chars < 1 or self.max_nesting < 1:
             raise ValueError("max_answer_chars and max_nesting must be 1 or more")
+
+
+log = logging.getLogger(__name__)
 
 
 class _SympyTimeout(Exception):
@@ -150,7 +154,7 @@ def _too_big(text: str, options: Options) -> str | None:
 
 
 def _golds(reference: Reference) -> list[str]:
-    values = reference if isinstance(reference, list) else [reference]
+    values = golds_of(reference)
     golds = []
     for value in values:
         text = mn.normalize(mn.final_answer(str(value)))
@@ -266,7 +270,8 @@ def _parse(text: str, timeout_s: int | None) -> tuple[Any, ...]:
         ))
     except TimeoutException as exc:
         raise _SympyTimeout from exc
-    except Exception:  # noqa: BLE001 - unparseable model output is a wrong answer, not a fault
+    except Exception as exc:  # noqa: BLE001 - unparseable output is a wrong answer, not a fault
+        log.debug("Math-Verify could not parse an answer: %s: %s", type(exc).__name__, exc)
         return ()
 
 
@@ -289,7 +294,8 @@ def _sympy_equivalent(gold: str, pred: str, options: Options) -> bool:
                               timeout_seconds=limit, raise_on_error=True)
             except TimeoutException as exc:
                 raise _SympyTimeout from exc
-            except Exception:  # noqa: BLE001 - sympy failing on odd input means "not shown equal"
+            except Exception as exc:  # noqa: BLE001 - sympy failing on odd input: "not shown equal"
+                log.debug("Math-Verify could not compare: %s: %s", type(exc).__name__, exc)
                 same = False
             if same and not _exact_values_differ(gold_expr, pred_expr, options):
                 return True

@@ -47,12 +47,12 @@ from decimal import Decimal, InvalidOperation
 
 from reward_server.extraction import answer_phrase, last_boxed
 from reward_server.types import ItemContext, Reference, Verdict
-from reward_server.verifiers.base import BaseOptions, extract_tagged, option
+from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
 
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    max_options: int = option(  # type: ignore[assignment]
+    max_options: int = option(
         26,
         "Highest option count considered when `choices` are not given (letters A..).",
     )
@@ -354,7 +354,7 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
 
 def _gold_letters(reference: Reference, choices: tuple[str, ...] | None) -> list[str]:
     """The gold as letters (or as option text when it is no letter and there are no choices)."""
-    golds = reference if isinstance(reference, list) else [reference]
+    golds = golds_of(reference)
     letters = []
     for gold in golds:
         text = str(gold).strip()

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from reward_server.types import ItemContext, Reference, Verdict
-from reward_server.verifiers.base import BaseOptions, extract_tagged, option
+from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
 
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    rel_tol: float = option(0.0, "Relative tolerance (math.isclose); 0 means exact.")  # type: ignore[assignment]
-    abs_tol: float = option(0.0, "Absolute tolerance (math.isclose); 0 means exact.")  # type: ignore[assignment]
+    rel_tol: float = option(0.0, "Relative tolerance (math.isclose); 0 means exact.")
+    abs_tol: float = option(0.0, "Absolute tolerance (math.isclose); 0 means exact.")
 
 
 _UNITS = {
@@ -232,7 +232,7 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
 
 
 def _gold_values(reference: Reference) -> list[Decimal]:
-    golds = reference if isinstance(reference, list) else [reference]
+    golds = golds_of(reference)
     values = []
     for gold in golds:
         if isinstance(gold, bool):

@@ -6,6 +6,7 @@
                       signal.alarm does)
     idle-alarm        sleeps a little, then reports its own `timeout`
     refuse            a guard of the verifier refuses it: `rejected`
+    extract-keyerror  `extract` itself raises KeyError (a bug, not an unknown type)
     crash             kills its own worker process
     raise             raises
     anything else     1.0 when it equals the reference, else 0.0
@@ -24,11 +25,14 @@ from reward_server.verifiers.base import BaseOptions, extract_tagged, option
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    bonus: float = option(0.0, "Added to a correct score (to test option plumbing).")  # type: ignore[assignment]
+    bonus: float = option(0.0, "Added to a correct score (to test option plumbing).")
 
 
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
-    return extract_tagged(response, options, context)
+    answer = extract_tagged(response, options, context)
+    if answer == "extract-keyerror":
+        raise KeyError("a bug inside extract")
+    return answer
 
 
 def compare(extracted: str, reference: Any, options: Options, context: ItemContext) -> Verdict:

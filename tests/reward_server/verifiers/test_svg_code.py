@@ -77,8 +77,8 @@ def test_extract_table(response: str, expected: str | None) -> None:
     assert extract(response, OPTIONS, CONTEXT) == expected
 
 
-def test_extract_without_raw_fallback_needs_the_answer_block() -> None:
-    strict = Options(raw_fallback=False)
+def test_extract_with_strict_tags_needs_the_answer_block() -> None:
+    strict = Options(strict_tags=True)
     assert extract(f"Sure! {SVG}", strict, CONTEXT) is None
     assert extract(f"<answer>{SVG}</answer>", strict, CONTEXT) == SVG
 

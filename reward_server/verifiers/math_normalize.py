@@ -204,6 +204,8 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ("\u2212|\u2013", "-"), ("\u00d7", r"\\times "), ("\u00b7|\u22c5", r"\\cdot "),
         ("\u03c0", r"\\pi "), ("\u221a", r"\\sqrt"), ("\u221e", r"\\infty "),
         ("\u2264", r"\\le "), ("\u2265", r"\\ge "), ("\u2260", r"\\ne "),
+        # a vector in angle brackets is a tuple: \langle 4, 5 \rangle
+        (r"\\langle(?![a-zA-Z])|\u27e8", "("), (r"\\rangle(?![a-zA-Z])|\u27e9", ")"),
         (r"\\[dtc]frac(?![a-zA-Z])", r"\\frac"),
         (r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*([.]?)", ""),
         (r"\\(?:displaystyle|textstyle|scriptstyle)(?![a-zA-Z])", ""),
@@ -332,6 +334,25 @@ _MIXED_RE = re.compile(rf"({_SIGN})({_INT}) (\d+)/(\d+)")
 _MIXED_FRAC_RE = re.compile(rf"({_SIGN})(\d+)\\frac\{{(\d+)\}}\{{(\d+)\}}")
 # 0.\overline{6}, 0.1\overline{6}, 1.\overline{09}, 0.\dot{3}
 _REPEATING_RE = re.compile(r"([-+]?)(\d*)\.(\d*)\\(?:overline|dot)\s*(?:\{(\d{1,50})\}|(\d))")
+# 0.333..., 0.1666\ldots, 0.1212\dots: a decimal whose last digits repeat, then an ellipsis
+_ELLIPSIS_RE = re.compile(r"([-+]?\d*)\.(\d{2,60})(?:\.\.\.|\\[lc]?dots|…)")
+
+
+def _repeating_spelled(match: re.Match[str]) -> str | None:
+    """`0.1666...` -> `0.1\\overline{6}`: the shortest block repeated at the end (at least
+    three times for one digit, twice for longer blocks); None when no block repeats."""
+    head, digits = match.group(1), match.group(2)
+    for size in range(1, 7):
+        block = digits[-size:]
+        repeats = 3 if size == 1 else 2
+        if len(digits) >= size * repeats and digits.endswith(block * repeats):
+            fixed = digits[: len(digits) - size * repeats]
+            while fixed.endswith(block):
+                fixed = fixed[: -size]
+            return f"{head}.{fixed}\\overline{{{block}}}"
+    return None
+
+
 _PERCENT_RE = re.compile(r"(.*?)\s*(?:%|percent|pct|percentage)$")
 # Words that follow a number as a unit; math words are not units ("2 pi" is not 2).
 _UNIT_RE = re.compile(
@@ -380,6 +401,8 @@ def plain_number(text: str) -> PlainNumber | None:
 
 
 def _number_value(text: str) -> tuple[Fraction, bool] | None:
+    if match := _ELLIPSIS_RE.fullmatch(text):
+        text = _repeating_spelled(match) or text
     if match := _REPEATING_RE.fullmatch(text):
         sign = -1 if match.group(1) == "-" else 1
         whole, fixed = match.group(2) or "0", match.group(3)

@@ -18,8 +18,9 @@ Reading an answer written as a sentence (after the explicit forms above fail):
   value.
 - Every mention of an option is collected: its letter in running text, and with `choices`
   its text as whole words ("I can see a horse.", "No, nobody is wearing a hat.", the
-  longest option text where one contains another), or its number without the unit (`30`
-  for `30 cm`, "I count 4 birds." for the option `4`), as lmms-eval's MMMU parser and
+  longest option text where one contains another, a plural: "two horses"), or its number
+  without the unit, in digits or words (`30` for `30 cm`, "I count 4 birds." or "four
+  birds" for the option `4`), as lmms-eval's MMMU parser and
   VLMEvalKit's `can_infer_text` read option content.
 - A negated mention does not count: "It can't be B", "not a cat", "rule out A and B",
   "B is wrong".
@@ -47,6 +48,7 @@ from decimal import Decimal, InvalidOperation
 
 from reward_server.extraction import answer_phrase, last_boxed
 from reward_server.types import ItemContext, Reference, Verdict
+from reward_server.verifiers import number
 from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
 
 
@@ -185,8 +187,10 @@ _NEGATED_BEFORE_RE = re.compile(
     r"|\bexclud\w*|\bexcept|\binstead\s+of|\brather\s+than|\bneither|\bnor)"
     r"\s+(?i:(?:be|a|an|the|option|choice|answer)\s+)*" + _LETTER_LIST + r"[(\[]?$"
 )
-# Words after a mention (or a list of them) that rule it out: "B is wrong", "A isn't".
+# Words after a mention (or a list of them) that rule it out: "B is wrong", "A isn't",
+# "A? No."
 _NEGATED_AFTER_RE = re.compile(
+    r"[)\]]?\s*\?\s*(?i:no|nope)\b|"
     r"[)\].]?\s*(?:(?:,|\band\b|\bor\b)\s*[(\[]?[A-Z][)\]]?\s*)*"
     r"(?i:(?:is|are|was|were|seems|appears|looks|would\s+be|can\s+be|must\s+be|should\s+be)\s+)?"
     r"(?i:(?:both|also|clearly|definitely|obviously|too|then)\s+)?"
@@ -201,7 +205,6 @@ _TURN_RE = re.compile(
 )
 # A choice that is one number and perhaps a unit: "30 cm", "$45", "60°", "2.5 kg".
 _NUMERIC_CHOICE_RE = re.compile(r"[$€£¥]?\s*([-−]?\d+(?:\.\d+)?)(?:\s*[^\d\s][^\d]*)?")
-_NUMBER_IN_TEXT_RE = re.compile(r"(?<![\w.])[-−]?\d+(?:\.\d+)?(?![\d]|[.,]\d)")
 
 
 def _negated(text: str, start: int, end: int) -> bool:
@@ -228,6 +231,8 @@ def _choice_pattern(choice: str) -> re.Pattern[str] | None:
     if not words:
         return None
     body = r"\s+".join(re.escape(word) for word in words)
+    if len(words[-1]) >= 3 and words[-1].isalpha():
+        body += "(?:e?s)?"  # "two horses" names the option "horse"
     return re.compile(rf"(?<![\w.]){body}(?!\w|[.,]\d)", re.IGNORECASE)
 
 
@@ -256,11 +261,10 @@ def _text_mentions(text: str, choices: tuple[str, ...]) -> list[Mention]:
         if value is not None:
             values.setdefault(value, set()).add(letter)
     if values:
-        for match in _NUMBER_IN_TEXT_RE.finditer(text):
-            value = _decimal(match.group(0))
-            letters = values.get(value) if value is not None else None
+        for start, end, value in number.numbers(text):  # digits and words: "twelve"
+            letters = values.get(value)
             if letters and len(letters) == 1:
-                found.append((match.start(), match.end(), next(iter(letters))))
+                found.append((start, end, next(iter(letters))))
     # "dark red" holds the option "red": a mention inside a longer one does not count
     found.sort(key=lambda m: (m[0], -m[1]))
     kept: list[Mention] = []

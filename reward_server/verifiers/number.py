@@ -13,7 +13,8 @@ Contract
 - Which number is the count (`stated_count`): a number marked as the total ("a total of
   9", "12 in all", "altogether there are 12"), else a first number that its breakdown
   adds up to ("Five cars: two red and three blue." is 5, "7 people (4 adults and 3
-  children)"), else the LAST number that is not a part ("5 cars, 2 of them red" is 5).
+  children)") or that opens a breakdown ("10 people: 4 men, 5 women", but not "Step 1:"),
+  else the LAST number that is not a part ("5 cars, 2 of them red" is 5).
 - `compare` parses the gold (int, float, numeric or worded string, or a list of
   acceptable ones) and checks equality, exactly by default (`3 == 3.0`), or within
   `rel_tol` / `abs_tol` as in `math.isclose`.
@@ -100,6 +101,14 @@ _TOTAL_AFTER_RE = re.compile(
 )
 # A number that counts part of another: "3 of which are red", "2 of them".
 _PART_AFTER_RE = re.compile(r"\s+of\s+(?:them|which|these|those)\b", re.IGNORECASE)
+# A count opening its breakdown: "10 people: ...", "7 cars (...)", "8:"; unless the number
+# labels a step or a part ("Step 1: ...") or belongs to a name ("COVID-19").
+_BREAKDOWN_AFTER_RE = re.compile(r"(?:\s+[A-Za-z]+){0,3}\s*[:(]")
+_LABEL_BEFORE_RE = re.compile(
+    r"\b(?:step|part|question|item|no\.?|number|figure|image|option|row|line|case)\s*#?\s*$"
+    r"|#\s*$|\w-$",  # "COVID-19 cases: 12": a name, not a count
+    re.IGNORECASE,
+)
 _CONTEXT_CHARS = 40  # how far before/after a number those markers are looked for
 _SCAN_CHARS = 4000  # only the end of a long answer is read for the count
 # "the one on the left": "one" as a pronoun, not a count.
@@ -216,6 +225,11 @@ def stated_count(text: str) -> Decimal | None:
     first, parts = wholes[0], wholes[1:]
     if len(parts) >= 2 and sum(parts) == first:
         return first  # "Five cars: two red and three blue."
+    head_start, head_end, _ = next(f for f in found if f[2] == first)
+    if parts and _BREAKDOWN_AFTER_RE.match(text, head_end) and not _LABEL_BEFORE_RE.search(
+        text, max(0, head_start - _CONTEXT_CHARS), head_start
+    ):
+        return first  # "10 people: 4 men, 5 women": a breakdown, perhaps partial
     return wholes[-1]
 
 

@@ -85,3 +85,10 @@ def test_hostile_answers_earn_what_a_wrong_answer_earns(engine: Engine) -> None:
     assert [r.reward for r in hostile] == [wrong[0].reward] * len(HOSTILE_MATH) == [0.0] * 4
     mean = sum(r.reward for r in hostile) / len(hostile)
     assert mean == sum(r.reward for r in wrong) / len(wrong)
+
+
+def test_rejected_is_in_the_http_contract() -> None:
+    from services.http.schemas import ScoreResultModel
+
+    schema = ScoreResultModel.model_json_schema()
+    assert "rejected" in schema["properties"]["status"]["enum"]

@@ -20,8 +20,8 @@ Reading an answer written as a sentence (after the explicit forms above fail):
   its text as whole words ("I can see a horse.", "No, nobody is wearing a hat.", the
   longest option text where one contains another, a plural: "two horses"), or its number
   without the unit, in digits or words (`30` for `30 cm`, "I count 4 birds." or "four
-  birds" for the option `4`), as lmms-eval's MMMU parser and
-  VLMEvalKit's `can_infer_text` read option content.
+  birds" for the option `4`), as lmms-eval's MMMU parser and VLMEvalKit's
+  `can_infer_text` read option content.
 - A negated mention does not count: "It can't be B", "not a cat", "rule out A and B",
   "B is wrong".
 - After a self-correction or a conclusion ("but", "actually", "wait", "on second thought",

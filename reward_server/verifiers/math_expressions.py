@@ -29,7 +29,7 @@ several; `\\boxed{}` around a reference is dropped); the first success wins:
 
 Statuses: `ok` (score 1.0 or 0.0); `rejected` for an answer longer than
 `max_answer_chars`, nested deeper than `max_nesting`, or too costly to evaluate (a power
-tower such as `9^{9^{9^{9}}}`, the factorial of a power: `math_normalize.costly_operation`),
+tower such as `9^{9^{9^{9}}}`, the factorial of a power: `math_cost.costly_operation`),
 unless it is literally a gold; `error` for an empty reference; `timeout` when
 Math-Verify's own `signal.alarm` limit (`sympy_timeout_s`, per parse or verify call)
 fires (the engine then retries it on a CPU budget and may turn it into `rejected`). Those alarms
@@ -56,6 +56,7 @@ from reward_server.types import ItemContext, Reference, Verdict
 from reward_server.verifiers import math_normalize as mn
 from reward_server.verifiers import multiple_choice
 from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
+from reward_server.verifiers.math_cost import costly_operation
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def compare(
     golds = _golds(reference)
     if not golds:
         return Verdict(0.0, status="error", message="the reference is empty")
-    refusal = _too_big(extracted, options) or mn.costly_operation(extracted)
+    refusal = _too_big(extracted, options) or costly_operation(extracted)
     if refusal is not None and extracted not in golds:
         return Verdict(0.0, status="rejected", message=refusal)
     timed_out = False

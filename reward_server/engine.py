@@ -15,15 +15,19 @@ Contract
   once: across the batch, across concurrent batches (in-flight table), and across time
   (the verdict cache). Results repeat the verdict with `cached: true`.
 - Results come back in request order, one per item, always the same shape.
+- Cancelling `score` (a client gone, a deadline passed) drops the verifications that no
+  other call is waiting for: queued ones never start, running ones have their worker
+  stopped, so abandoned work does not keep workers busy.
 
-The sandbox covers time and crashes, not hostile system access: verifiers must not
-execute model output (none here does; rendering code blocks network and file access
-itself).
+The worker pool covers time and crashes, not hostile system access: verifiers must not
+execute model output themselves; `general-code` runs programs only through
+`reward_server.sandbox` (bubblewrap), and `health()` says whether that sandbox starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import importlib
@@ -35,7 +39,7 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
-from reward_server import registry
+from reward_server import registry, sandbox
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
 from reward_server.overrun import RetryPool, retry_verdict
@@ -94,6 +98,9 @@ class Engine:
         self._lock = threading.Lock()
         self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
         self._retrying: dict[str, concurrent.futures.Future[Verdict]] = {}
+        # How many calls wait on each in-flight key: a cancelled call may only drop a
+        # verification nobody else shares.
+        self._waiters: collections.Counter[str] = collections.Counter()
         self._pool = self._new_pool()
         self._retry_pool = RetryPool(self.settings.retry_workers, self.settings.item_timeout_s)
 
@@ -108,6 +115,7 @@ class Engine:
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
         """The future verdict for a key, sharing one already in flight."""
         with self._lock:
+            self._waiters[pending.key] += 1
             future = self._inflight.get(pending.key)
             if future is not None:
                 return future
@@ -126,12 +134,28 @@ class Engine:
                 timeout=self.settings.item_timeout_s,
             )
             self._inflight[pending.key] = future
-        future.add_done_callback(lambda _f, key=pending.key: self._forget(key))
+        future.add_done_callback(lambda f, key=pending.key: self._forget(key, f))
         return future
 
-    def _forget(self, key: str) -> None:
+    def _forget(self, key: str, future: concurrent.futures.Future[Verdict]) -> None:
         with self._lock:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+                self._waiters.pop(key, None)
+
+    def _abandon(self, futures: _Futures) -> None:
+        """A call stopped waiting for `futures`: cancel those no other call waits for."""
+        dropped = []
+        with self._lock:
+            for key, future in futures.items():
+                if self._inflight.get(key) is not future:
+                    continue
+                self._waiters[key] -= 1
+                if self._waiters[key] <= 0:
+                    del self._inflight[key], self._waiters[key]
+                    dropped.append(future)
+        for future in dropped:  # outside the lock: cancel() runs the done callbacks
+            future.cancel()
 
     def _retry(self, pending: list[_Pending], verdicts: _Verdicts) -> _Futures:
         """Second tries, alone on a CPU budget, of the keys that overran (see overrun.py);
@@ -177,7 +201,15 @@ class Engine:
             "inflight": inflight,
             "item_timeout_s": self.settings.item_timeout_s,
             "cache": self.cache.stats(),
+            "code_sandbox": self._code_sandbox(),
         }
+
+    def _code_sandbox(self) -> dict[str, Any]:
+        """Whether general-code items can run (probed once per process)."""
+        config = sandbox.SandboxConfig(
+            self.settings.code_python, self.settings.code_uid, self.settings.code_gid
+        )
+        return sandbox.status(config)
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -190,10 +222,24 @@ class Engine:
         return self._collect(results, pending, self._retried(verdicts, retries))
 
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-        results, pending, futures = await asyncio.to_thread(self._start, items)
-        await _all_done(futures)
+        # shielded: a call cancelled while the thread schedules still abandons its futures
+        start = asyncio.ensure_future(asyncio.to_thread(self._start, items))
+        try:
+            results, pending, futures = await asyncio.shield(start)
+        except asyncio.CancelledError:
+            start.add_done_callback(
+                lambda task: task.cancelled() or task.exception() or self._abandon(task.result()[2])
+            )
+            raise
+        try:
+            await _all_done(futures)
+        except asyncio.CancelledError:
+            self._abandon(futures)
+            raise
         verdicts = {key: _verdict_of(future) for key, future in futures.items()}
         retries = self._retry(pending, verdicts)
+        # a retry is bounded by its own limits: a cancelled call leaves it to finish (and
+        # to be shared by another call retrying the same key)
         await _all_done(retries)
         return self._collect(results, pending, self._retried(verdicts, retries))
 
@@ -290,11 +336,22 @@ class Engine:
 
 
 async def _all_done(futures: _Futures) -> None:
-    if futures:
-        # gather with return_exceptions: failures are read from the futures afterwards
-        await asyncio.gather(
-            *(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True
-        )
+    """Wait for every future. asyncio.wait, not gather: cancelling this call must not cancel
+    futures that other calls share (`Engine._abandon` decides); failures are read from the
+    futures afterwards."""
+    if not futures:
+        return
+    waiting = [asyncio.wrap_future(f) for f in futures.values()]
+    for wrapper in waiting:
+        wrapper.add_done_callback(_retrieve)
+    await asyncio.wait(waiting)
+
+
+def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
+    """Mark a failure as seen (it is read from the concurrent future), so asyncio does not
+    log "exception was never retrieved" for it."""
+    if not wrapper.cancelled():
+        wrapper.exception()
 
 
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:

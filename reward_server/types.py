@@ -15,8 +15,9 @@ from typing import Any, Literal
 # rejected: the RESPONSE made verification fail (a verifier's guard refused it, or it
 # overran its limit twice while computing): reward 0, scored as a wrong answer.
 # timeout / error: a fault of the service (overload, a dead worker, a bad reference):
-# reward 0, left out of training by clients.
-Status = Literal["ok", "no_answer", "rejected", "timeout", "error"]
+# reward 0, left out of training by clients. invalid: the item itself is malformed (only
+# when the request asks for per-item errors, `invalid: "item"`), no reward signal either.
+Status = Literal["ok", "no_answer", "rejected", "timeout", "error", "invalid"]
 
 # A reference answer as it arrives in a data row: one string or number, or a list of
 # acceptable ones (OCR gives several golds, a box is a list of four numbers).

@@ -25,5 +25,5 @@ class ModelLoadError(TrainerClientError):
     """A checkpoint that cannot be found or loaded."""
 
 
-class DataError(TrainerClientError):
+class DataError(TrainerClientError, ValueError):
     """Data files that are missing, unreadable or hold no usable row."""

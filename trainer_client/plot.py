@@ -1,7 +1,8 @@
 """`trainer-client plot RUN_DIR`: one PNG of a run's metrics over steps.
 
-Four panels from RUN_DIR/metrics.jsonl: reward (total and per source, with the format
-reward dashed: the recipe leaves it out of the reward, so it can drift), response length
+Four panels from RUN_DIR/metrics.jsonl: reward (total and per source, the held-out reward
+as dots where it was evaluated, and the format reward dashed: the recipe leaves it out of
+the reward, so it can drift), response length
 (mean and max tokens), clip fraction (with approx KL to the rollout policy), and the
 share of groups with no signal (all rewards equal) next to the share of unscored items.
 Several run folders (e.g. stage 1 then stage 2) are drawn one after the other on a shared
@@ -53,6 +54,10 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
         for key in sources:
             label = key.removeprefix(_SOURCE_PREFIX)
             reward_ax.plot(*_series(records, key), label=label, alpha=0.8)
+    held_steps, held = _series(records, "eval/reward/mean")
+    if held:
+        reward_ax.plot(held_steps, held, "o-", label="held-out", color="tab:red",
+                       markersize=4, linewidth=1)
     reward_ax.plot(*_series(records, "format_reward/mean"), label="format (not in reward)",
                    linestyle="--", color="grey", alpha=0.8)
     reward_ax.set_title("reward (mean over scored responses)")

@@ -34,8 +34,8 @@ a pure function in `grpo`):
    over `behav_weight_cap` (5) left out: the recipe's decoupled loss.
 7. Push the new weights to the rollout engine; log metrics; checkpoint every N steps.
    Every `eval_every` steps and at the end the model answers the held-out rows (greedy
-   unless `eval_temperature` is set, with a fixed seed); their mean reward goes into the step's metrics (`eval/...`), and the best so far is
-   kept as RUN/best (`keep`).
+   unless `eval_temperature` is set, with a fixed seed); their mean reward goes into the
+   step's metrics (`eval/...`), and the best so far is kept as RUN/best (`keep`).
 
 An optional supervised warm-up (`sft_warmup_steps`) teaches a tiny randomly initialised
 model the `<answer>...</answer>` format before GRPO; the real recipe starts from an

@@ -153,8 +153,8 @@ def _load_policy(args: argparse.Namespace) -> Any:
 
 
 def _rollout_setup(args: argparse.Namespace):  # -> (policy, engine, client, dataset)
+    from reward_client import RewardClient
     from trainer_client.data import load_rows
-    from trainer_client.reward_client import RewardClient
     from trainer_client.rollout import make_engine
 
     client = RewardClient(args.reward_url, retries=args.reward_retries)
@@ -305,7 +305,7 @@ COMMANDS = {
 
 def explain(exc: BaseException) -> tuple[str, str] | None:
     """(what happened, what to do) for an expected failure; None for a bug."""
-    from trainer_client.reward_client import RewardRequestError, RewardServerError
+    from reward_client import RewardRequestError, RewardServerError
 
     if isinstance(exc, TrainerClientError):
         return exc.message, exc.hint

@@ -24,10 +24,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from reward_client import RewardClient, is_scored
 from trainer_client.data import Row
 from trainer_client.metrics import acc_of, mean, reward_of
 from trainer_client.policy import Policy
-from trainer_client.reward_client import RewardClient, is_scored
 from trainer_client.rollout import RolloutEngine, build_prompts
 
 log = logging.getLogger(__name__)

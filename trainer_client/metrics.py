@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trainer_client.reward_client import is_scored
+from reward_client import is_scored
 
 log = logging.getLogger(__name__)
 

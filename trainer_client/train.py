@@ -60,6 +60,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from reward_client import RewardClient, is_scored
 from trainer_client import grpo
 from trainer_client.checkpoint import (
     BEST,
@@ -76,7 +77,6 @@ from trainer_client.errors import DataError, ModelLoadError
 from trainer_client.evaluate import SamplingOptions, per_source, score_rows
 from trainer_client.metrics import MetricsWriter, reward_metrics, reward_of
 from trainer_client.policy import Policy, Sample, load_policy
-from trainer_client.reward_client import RewardClient, is_scored
 from trainer_client.rollout import Rollout, RolloutEngine, build_prompts, make_engine
 
 log = logging.getLogger(__name__)

@@ -22,24 +22,14 @@ import reward_server
 from reward_server import registry
 from reward_server.engine import Engine
 from reward_server.settings import Settings
-from reward_server.types import canonical_json
+from reward_server.validation import RequestInvalid, RequestTooLarge, loc_text, validate_items
 from services.http.schemas import ScoreResponse, request_models
 
 log = logging.getLogger(__name__)
 
 
-class RequestTooLarge(Exception):  # noqa: N818 - named for the HTTP status it maps to
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def _loc_text(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [p for p in loc if p != "body"]
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "body"
+    return loc_text([p for p in loc if p != "body"])
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -72,16 +62,23 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse(status_code=422, content={"message": message, "detail": detail})
 
+    @app.exception_handler(RequestInvalid)
+    async def on_invalid_items(_: Request, exc: RequestInvalid) -> JSONResponse:
+        detail = [
+            {"loc": ["body", *e.loc], "msg": e.message, "type": "value_error"}
+            for e in exc.errors
+        ]
+        return JSONResponse(status_code=422, content={"message": exc.message, "detail": detail})
+
     @app.exception_handler(RequestTooLarge)
     async def on_too_large(_: Request, exc: RequestTooLarge) -> JSONResponse:
         return JSONResponse(status_code=413, content={"message": exc.message})
 
     @app.post("/score", response_model=ScoreResponse)
     async def score(body: request_model) -> dict[str, Any]:  # type: ignore[valid-type]
-        items = body.items  # type: ignore[attr-defined]
-        _check_limits(items, settings)
-        _check_options(items)
-        results = await app.state.engine.score([item.to_item() for item in items])
+        items = [item.to_item() for item in body.items]  # type: ignore[attr-defined]
+        validate_items(items, settings)
+        results = await app.state.engine.score(items)
         return {"results": [r.to_dict() for r in results]}
 
     @app.get("/health")
@@ -94,38 +91,3 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         return {"answer_types": registry.describe()}
 
     return app
-
-
-def _check_limits(items: list[Any], settings: Settings) -> None:
-    if len(items) > settings.max_items:
-        raise RequestTooLarge(
-            f"{len(items)} items in one request; the limit is {settings.max_items} "
-            "(REWARD_MAX_ITEMS): split the batch"
-        )
-    limit = settings.max_response_chars
-    for index, item in enumerate(items):
-        if len(item.response) > limit:
-            raise RequestTooLarge(
-                f"items[{index}].response has {len(item.response)} characters; the limit is "
-                f"{limit} (REWARD_MAX_RESPONSE_CHARS)"
-            )
-        answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
-        if len(answer) > limit:
-            raise RequestTooLarge(f"items[{index}].answer is longer than {limit} characters")
-
-
-def _check_options(items: list[Any]) -> None:
-    errors = []
-    for index, item in enumerate(items):
-        try:
-            registry.build_options(item.answer_type, item.options)
-        except registry.OptionsError as exc:
-            errors.append(
-                {
-                    "loc": ("body", "items", index, "options", *exc.field.split(".")),
-                    "msg": exc.message,
-                    "type": "value_error",
-                }
-            )
-    if errors:
-        raise RequestValidationError(errors)

@@ -15,11 +15,11 @@ import pytest
 import torch
 from PIL import Image
 
+from reward_client import RewardClient
 from trainer_client.curate import histogram, parse_window, select, summary, write_curated
 from trainer_client.data import LoadReport, Row, load_rows
 from trainer_client.evaluate import RowStats, SamplingOptions, row_stats, score_rows
 from trainer_client.policy import PromptInputs, load_policy
-from trainer_client.reward_client import RewardClient
 from trainer_client.rollout import Rollout
 
 

@@ -1,11 +1,11 @@
-"""The trainer's only link to the reward server: batched, async `POST /score`.
+"""The HTTP client of the reward server: batched, async `POST /score`.
 
-Items follow issue 2's contract (`{"items": [...]}` in, `{"results": [...]}` out, in
-request order). A large list is cut into requests of `batch_size` items sent concurrently
-(at most `max_concurrency` in flight). Each request has a timeout; a transport error, a
-timeout, a 429 or a 5xx is retried with exponential backoff and jitter (tenacity) before
-`RewardServerError` is raised. A 4xx other than 429 means our request is wrong, so it is
-raised at once as `RewardRequestError` with the server's explanation.
+Items follow the service's contract (`{"items": [...]}` in, `{"results": [...]}` out, in
+request order; see the README). A large list is cut into requests of `batch_size` items
+sent concurrently (at most `max_concurrency` in flight). Each request has a timeout; a
+transport error, a timeout, a 429 or a 5xx is retried with exponential backoff and jitter
+(tenacity) before `RewardServerError` is raised. A 4xx other than 429 means our request is
+wrong, so it is raised at once as `RewardRequestError` with the server's explanation.
 
 Results come back as the server's dicts. Items the server could not judge (status
 `timeout` or `error`) are NOT rewards of 0: `is_scored` tells them apart, the client logs
@@ -32,6 +32,8 @@ from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
+# Faults of the service, not of the response: such items carry no reward signal.
+# Every other status (`ok`, `no_answer`, `rejected`, ...) is a real, scored reward.
 UNSCORED_STATUSES = frozenset({"timeout", "error"})
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from trainer_client.reward_client import (
+from reward_client import (
     RewardClient,
     RewardRequestError,
     RewardServerError,

@@ -1,0 +1,158 @@
+"""Request validation, one path for every transport.
+
+A transport (HTTP, gRPC) turns its wire form into `ScoreItem`s, reporting its own type
+errors (a missing field, a number where text belongs); everything else a request can get
+wrong is checked here, once: the size limits, the answer type against the registry, the
+options against the verifier's `Options`, the shape of the reference. Problems are raised
+as typed errors that each transport maps to its own codes:
+
+- `RequestTooLarge`: the request exceeds a limit of the settings (HTTP 413, gRPC
+  `RESOURCE_EXHAUSTED`); the whole request is refused, whatever `invalid` mode is asked.
+- `RequestInvalid`: one or more items are wrong (HTTP 422, gRPC `INVALID_ARGUMENT`); each
+  `FieldError` names the item index and the field path inside the item.
+
+Model output (`response`) is never a reason to refuse a request: only its size is checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reward_server import registry
+from reward_server.settings import Settings
+from reward_server.types import ScoreItem, canonical_json
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One wrong field: `items[index].<field...>` and what is wrong with it."""
+
+    index: int
+    field: FieldPath
+    message: str
+
+    @property
+    def loc(self) -> FieldPath:
+        """The location from the request's root: `("items", 3, "options", "rel_tol")`."""
+        return ("items", self.index, *self.field)
+
+    @property
+    def path(self) -> str:
+        """The location as text: `items[3].options.rel_tol`."""
+        return loc_text(self.loc)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class RequestInvalid(ValueError):  # noqa: N818 - named for what the request is
+    """Items of the request are wrong; `errors` has one entry per wrong field."""
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        if not errors:
+            raise ValueError("RequestInvalid needs at least one FieldError")
+        self.errors = list(errors)
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        self.message = f"{self.errors[0]}{more}"
+        super().__init__(self.message)
+
+
+class RequestTooLarge(ValueError):  # noqa: N818 - named for the HTTP status it maps to
+    """The request exceeds a size limit; `index`/`field` name the item when one is to blame."""
+
+    def __init__(self, message: str, index: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.index = index
+        self.field = field
+
+
+def loc_text(loc: Sequence[Any]) -> str:
+    """`("items", 3, "options", "x")` as `items[3].options.x`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "request"
+
+
+def check_limits(items: Sequence[ScoreItem], settings: Settings) -> None:
+    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit."""
+    if len(items) > settings.max_items:
+        raise RequestTooLarge(
+            f"{len(items)} items in one request; the limit is {settings.max_items} "
+            "(REWARD_MAX_ITEMS): split the batch"
+        )
+    limit = settings.max_response_chars
+    for index, item in enumerate(items):
+        if len(item.response) > limit:
+            raise RequestTooLarge(
+                f"items[{index}].response has {len(item.response)} characters; the limit is "
+                f"{limit} (REWARD_MAX_RESPONSE_CHARS)",
+                index,
+                "response",
+            )
+        answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
+        if len(answer) > limit:
+            raise RequestTooLarge(
+                f"items[{index}].answer has {len(answer)} characters; the limit is {limit} "
+                "(REWARD_MAX_RESPONSE_CHARS)",
+                index,
+                "answer",
+            )
+
+
+def reference_error(value: Any, depth: int = 0) -> str | None:
+    """Why `value` is not a reference (a string, number, bool or a list of them), or None."""
+    if isinstance(value, bool | str | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite"
+    if isinstance(value, list | tuple):
+        if depth >= 3:
+            return "nested more than 3 lists deep"
+        for element in value:
+            error = reference_error(element, depth + 1)
+            if error is not None:
+                return error
+        return None
+    return f"must be a string, a number or a list of them, not {type(value).__name__}"
+
+
+def item_errors(index: int, item: ScoreItem) -> list[FieldError]:
+    """Every problem of one item (empty when it is valid)."""
+    errors = []
+    if item.answer_type not in registry.names():
+        errors.append(
+            FieldError(
+                index,
+                ("answer_type",),
+                f"unknown answer_type {item.answer_type!r}; known: {', '.join(registry.names())}",
+            )
+        )
+    else:
+        try:
+            registry.build_options(item.answer_type, item.options)
+        except registry.OptionsError as exc:
+            errors.append(FieldError(index, ("options", *exc.field.split(".")), exc.message))
+    reference = reference_error(item.answer)
+    if reference is not None:
+        errors.append(FieldError(index, ("answer",), reference))
+    return errors
+
+
+def check_items(items: Sequence[ScoreItem]) -> list[FieldError]:
+    """Every problem of every item, in item order (empty when all are valid)."""
+    return [error for index, item in enumerate(items) for error in item_errors(index, item)]
+
+
+def validate_items(items: Sequence[ScoreItem], settings: Settings) -> None:
+    """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored."""
+    check_limits(items, settings)
+    errors = check_items(items)
+    if errors:
+        raise RequestInvalid(errors)

@@ -1,0 +1,78 @@
+"""Core request validation: typed errors that name the item index and field."""
+
+from __future__ import annotations
+
+import pytest
+
+from reward_server.settings import Settings
+from reward_server.types import ScoreItem
+from reward_server.validation import (
+    FieldError,
+    RequestInvalid,
+    RequestTooLarge,
+    check_items,
+    reference_error,
+    validate_items,
+)
+
+SETTINGS = Settings(workers=1, max_items=3, max_response_chars=10)
+
+
+def item(**kw: object) -> ScoreItem:
+    fields: dict[str, object] = {"answer_type": "test-fake", "response": "x", "answer": "7"}
+    fields.update(kw)
+    return ScoreItem(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def _fake(fake_answer_type: str) -> None:
+    """Registers the test answer type."""
+
+
+def test_a_valid_request_passes() -> None:
+    validate_items([item(), item(options={"bonus": 0.5})], SETTINGS)
+
+
+def test_too_many_items_names_the_setting() -> None:
+    with pytest.raises(RequestTooLarge, match="REWARD_MAX_ITEMS"):
+        validate_items([item()] * 4, SETTINGS)
+
+
+@pytest.mark.parametrize("field", ["response", "answer"])
+def test_a_long_text_names_the_item_and_field(field: str) -> None:
+    with pytest.raises(RequestTooLarge) as info:
+        validate_items([item(), item(**{field: "y" * 11})], SETTINGS)
+    assert (info.value.index, info.value.field) == (1, field)
+    assert f"items[1].{field}" in info.value.message
+
+
+def test_every_wrong_field_is_reported_in_item_order() -> None:
+    errors = check_items([item(answer_type="poetry"), item(), item(options={"colour": 1}),
+                          item(answer={"a": 1})])  # type: ignore[arg-type]
+    assert [(e.index, e.field) for e in errors] == [
+        (0, ("answer_type",)), (2, ("options", "colour")), (3, ("answer",))]
+    assert "known: " in errors[0].message and "test-fake" in errors[0].message
+
+
+def test_request_invalid_message_names_the_first_field() -> None:
+    with pytest.raises(RequestInvalid) as info:
+        validate_items([item(), item(options={"bonus": "lots"})], SETTINGS)
+    assert info.value.errors[0].loc == ("items", 1, "options", "bonus")
+    assert info.value.message.startswith("items[1].options.bonus: ")
+
+
+def test_field_error_path() -> None:
+    assert FieldError(3, ("options", "rel_tol"), "bad").path == "items[3].options.rel_tol"
+
+
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("B", True), (3, True), (2.5, True), (True, True), ([0, 1, 2, 3], True),
+        ([[0, 1, 2, 3], [1, 2, 3, 4]], True),
+        (float("nan"), False), ([1, float("inf")], False),  # not finite
+        ({"a": 1}, False), (None, False), ([[[[1]]]], False),  # not a reference shape
+    ],
+)
+def test_reference_shapes(value: object, ok: bool) -> None:
+    assert (reference_error(value) is None) is ok

@@ -206,6 +206,11 @@ class VLLMEngine:
     cache; the rest is left to training (the recipe's colocated setup). With
     `sleep_between_rollouts`, vLLM frees its KV cache and offloads weights while the trainer
     updates (vLLM sleep mode level 1) and wakes up before the next rollout.
+
+    `logprobs_mode="processed_logprobs"` (vLLM 0.10.2 and newer) makes the reported
+    log-probs those of the distribution sampled from (after temperature), as the decoupled
+    loss needs; pass `logprobs_mode: null` in `engine_options` on an older vLLM, which
+    reports the raw model's (the same at the recipe's temperature 1.0).
     """
 
     def __init__(

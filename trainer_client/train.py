@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Sequence
@@ -589,6 +590,9 @@ def train(
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         log.warning("--resume: no checkpoint in %s; starting from the beginning", run_dir)
+    if checkpoint is None and (run_dir / BEST).is_dir():
+        # A best checkpoint of an earlier run here would be mistaken for this run's.
+        shutil.rmtree(run_dir / BEST)
     policy = load_config_policy(config, checkpoint.path if checkpoint else start_model(config))
     if with_images and not policy.is_vision:
         log.warning("%s is text-only: the images of %d rows are left out of their prompts",

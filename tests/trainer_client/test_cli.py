@@ -201,3 +201,33 @@ def test_bad_arguments_fail_with_a_message(
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown key"):  # --debug: the exception itself
         main(["--debug", "train", "--stage", "1", "--config", str(config)])
+
+
+def documented_commands() -> list[list[str]]:
+    """The `trainer-client ...` lines of docs/trainer.md's real-recipe block, as argv."""
+    import re
+    import shlex
+
+    text = (REPO_ROOT / "docs" / "trainer.md").read_text()
+    block = text.split("### The real recipe on GPUs", 1)[1].split("```bash", 1)[1]
+    block = block.split("```", 1)[0].replace("\\\n", " ")
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in block.splitlines()]
+    return [shlex.split(line.replace("$R", "http://reward-host:8000"))[1:]
+            for line in lines if line.startswith("trainer-client ")]
+
+
+def test_documented_recipe_commands_parse_and_their_configs_load() -> None:
+    from trainer_client.cli import _train_overrides
+    from trainer_client.config import load_config
+
+    commands = documented_commands()
+    assert [argv[0] for argv in commands] == ["curate", "train", "train", "eval", "plot"]
+    for argv in commands:
+        args = build_parser().parse_args(argv)  # a typo in the docs would exit here
+        if args.command == "train":
+            config = load_config(REPO_ROOT / args.config, args.stage,
+                                 overrides=_train_overrides(args))
+            assert config.reward_url == "http://reward-host:8000"
+            assert config.trust_remote_code  # the recipe's checkpoint needs it
+        if args.command in ("curate", "eval"):
+            assert args.trust_remote_code and args.engine == "vllm"

@@ -54,8 +54,8 @@ echo "== stage 2: chain-of-thought GRPO from stage 1's best checkpoint, 25% answ
 "$PY" -m trainer_client.cli train --stage 2 --config configs/tiny-stage2.yaml \
   --init-from "$DEMO/stage1/best" --set "reward_url=$URL"
 
-echo "== eval of the final model (greedy)"
-"$PY" -m trainer_client.cli eval --model "$DEMO/stage2/final" \
+echo "== eval of stage 2's best model (greedy)"
+"$PY" -m trainer_client.cli eval --model "$DEMO/stage2/best" \
   --data "$DEMO/data/stage1.jsonl" "$DEMO/data/stage2.jsonl" --max-new-tokens 10 \
   --reward-url "$URL"
 

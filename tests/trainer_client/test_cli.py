@@ -86,16 +86,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
-    """stderr without log lines: what the user is told."""
-    return [line for line in done.stderr.splitlines()
-            if line.strip() and " INFO " not in line and " WARNING " not in line]
+    """What the user is told: stderr from the `trainer-client VERB: error:` line on (log
+    lines and progress bars come before it)."""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    starts = [i for i, line in enumerate(lines) if line.startswith("trainer-client ")]
+    return lines[starts[-1]:] if starts else lines
 
 
 def assert_short_failure(done: subprocess.CompletedProcess[str], *needles: str) -> None:
     lines = error_lines(done)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
-    assert 1 <= len(lines) <= 2, lines
+    assert lines and ": error: " in lines[0], done.stderr
+    assert len(lines) <= 2, lines  # what happened, and what to do
     for needle in needles:
         assert needle in "\n".join(lines), lines
 

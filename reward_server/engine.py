@@ -10,6 +10,9 @@ Contract
   once: across the batch, across concurrent batches (in-flight table), and across time
   (the verdict cache). Results repeat the verdict with `cached: true`.
 - Results come back in request order, one per item, always the same shape.
+- Cancelling `score` (a client gone, a deadline passed) drops the verifications that no
+  other call is waiting for: queued ones never start, running ones have their worker
+  stopped, so abandoned work does not keep workers busy.
 
 The sandbox covers time and crashes, not hostile system access: verifiers must not
 execute model output (none here does; rendering code blocks network and file access
@@ -19,6 +22,7 @@ itself).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import importlib
@@ -86,6 +90,9 @@ class Engine:
         )
         self._lock = threading.Lock()
         self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
+        # How many calls wait on each in-flight key: a cancelled call may only drop a
+        # verification nobody else shares.
+        self._waiters: collections.Counter[str] = collections.Counter()
         self._pool = self._new_pool()
 
     # -- pool -----------------------------------------------------------------------------
@@ -99,6 +106,7 @@ class Engine:
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
         """The future verdict for a key, sharing one already in flight."""
         with self._lock:
+            self._waiters[pending.key] += 1
             future = self._inflight.get(pending.key)
             if future is not None:
                 return future
@@ -117,12 +125,28 @@ class Engine:
                 timeout=self.settings.item_timeout_s,
             )
             self._inflight[pending.key] = future
-        future.add_done_callback(lambda _f, key=pending.key: self._forget(key))
+        future.add_done_callback(lambda f, key=pending.key: self._forget(key, f))
         return future
 
-    def _forget(self, key: str) -> None:
+    def _forget(self, key: str, future: concurrent.futures.Future[Verdict]) -> None:
         with self._lock:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+                self._waiters.pop(key, None)
+
+    def _abandon(self, futures: _Futures) -> None:
+        """A call stopped waiting for `futures`: cancel those no other call waits for."""
+        dropped = []
+        with self._lock:
+            for key, future in futures.items():
+                if self._inflight.get(key) is not future:
+                    continue
+                self._waiters[key] -= 1
+                if self._waiters[key] <= 0:
+                    del self._inflight[key], self._waiters[key]
+                    dropped.append(future)
+        for future in dropped:  # outside the lock: cancel() runs the done callbacks
+            future.cancel()
 
     def close(self) -> None:
         self._pool.stop()
@@ -153,12 +177,26 @@ class Engine:
         return self._collect(results, pending, futures)
 
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-        results, pending, futures = await asyncio.to_thread(self._start, items)
-        if futures:
-            # gather with return_exceptions: failures are read from the futures below
-            await asyncio.gather(
-                *(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True
+        # shielded: a call cancelled while the thread schedules still abandons its futures
+        start = asyncio.ensure_future(asyncio.to_thread(self._start, items))
+        try:
+            results, pending, futures = await asyncio.shield(start)
+        except asyncio.CancelledError:
+            start.add_done_callback(
+                lambda task: task.cancelled() or task.exception() or self._abandon(task.result()[2])
             )
+            raise
+        if futures:
+            # asyncio.wait, not gather: cancelling this call must not cancel futures that
+            # other calls share (`_abandon` decides); failures are read from them below
+            waiting = [asyncio.wrap_future(f) for f in futures.values()]
+            for wrapper in waiting:
+                wrapper.add_done_callback(_retrieve)
+            try:
+                await asyncio.wait(waiting)
+            except asyncio.CancelledError:
+                self._abandon(futures)
+                raise
         return self._collect(results, pending, futures)
 
     def _start(
@@ -249,6 +287,13 @@ class Engine:
     def _error_result(self, item: ScoreItem, message: str) -> ScoreResult:
         fmt = format_reward(item.response, item.context.chain_of_thought)
         return ScoreResult(item.id, 0.0, 0.0, fmt, {}, None, "error", message, False)
+
+
+def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
+    """Mark a failure as seen (it is read from the concurrent future), so asyncio does not
+    log "exception was never retrieved" for it."""
+    if not wrapper.cancelled():
+        wrapper.exception()
 
 
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:

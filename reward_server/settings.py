@@ -15,8 +15,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REWARD_", frozen=True)
 
-    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    host: str = Field("127.0.0.1", description="Address the HTTP and gRPC servers bind.")
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server binds.")
+    grpc_port: int = Field(
+        50051, ge=0, le=65535,
+        description="Port the gRPC server binds, on the same host (0 turns gRPC off).",
+    )
     workers: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1),
         ge=1,
@@ -25,9 +29,14 @@ class Settings(BaseSettings):
     item_timeout_s: float = Field(
         5.0, gt=0, description="Hard limit per item; an overrunning worker is killed."
     )
-    max_items: int = Field(4096, ge=1, description="Most items in one request (else 413).")
+    max_items: int = Field(
+        4096, ge=1,
+        description="Most items in one request (else 413 / RESOURCE_EXHAUSTED), and in flight "
+        "in one gRPC stream.",
+    )
     max_response_chars: int = Field(
-        1_000_000, ge=1, description="Longest `response` or `answer` text accepted (else 413)."
+        1_000_000, ge=1, description="Longest `response` or `answer` text accepted (else 413 / "
+        "RESOURCE_EXHAUSTED)."
     )
     cache_size: int = Field(
         100_000, ge=0, description="Verdicts kept in the in-process LRU cache (0 disables)."

@@ -80,15 +80,19 @@ def loc_text(loc: Sequence[Any]) -> str:
     return text or "request"
 
 
-def check_limits(items: Sequence[ScoreItem], settings: Settings) -> None:
-    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit."""
+def check_limits(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
+    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit.
+
+    `first_index` is the index of `items[0]` in the whole request (a stream's later
+    messages), used to name the item to blame.
+    """
     if len(items) > settings.max_items:
         raise RequestTooLarge(
             f"{len(items)} items in one request; the limit is {settings.max_items} "
             "(REWARD_MAX_ITEMS): split the batch"
         )
     limit = settings.max_response_chars
-    for index, item in enumerate(items):
+    for index, item in enumerate(items, first_index):
         if len(item.response) > limit:
             raise RequestTooLarge(
                 f"items[{index}].response has {len(item.response)} characters; the limit is "
@@ -145,14 +149,21 @@ def item_errors(index: int, item: ScoreItem) -> list[FieldError]:
     return errors
 
 
-def check_items(items: Sequence[ScoreItem]) -> list[FieldError]:
+def check_items(items: Sequence[ScoreItem], first_index: int = 0) -> list[FieldError]:
     """Every problem of every item, in item order (empty when all are valid)."""
-    return [error for index, item in enumerate(items) for error in item_errors(index, item)]
+    return [
+        error
+        for index, item in enumerate(items, first_index)
+        for error in item_errors(index, item)
+    ]
 
 
-def validate_items(items: Sequence[ScoreItem], settings: Settings) -> None:
-    """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored."""
-    check_limits(items, settings)
-    errors = check_items(items)
+def validate_items(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
+    """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored.
+
+    `first_index`: the index of `items[0]` in the whole request, for errors that name it.
+    """
+    check_limits(items, settings, first_index)
+    errors = check_items(items, first_index)
     if errors:
         raise RequestInvalid(errors)

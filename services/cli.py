@@ -1,6 +1,7 @@
-"""`reward-server`: start the HTTP service, or show the registry and the settings.
+"""`reward-server`: start the HTTP and gRPC service, or show the registry and the settings.
 
-    reward-server serve --host 127.0.0.1 --port 8000 [--workers N] [--item-timeout-s S]
+    reward-server serve --host 127.0.0.1 --port 8000 [--grpc-port 50051 | --no-grpc]
+                        [--workers N] [--item-timeout-s S]
     reward-server answer-types
     reward-server settings        # the settings table, as Markdown (used in the README)
 """
@@ -27,9 +28,11 @@ def _settings_table() -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reward-server", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve = commands.add_parser("serve", help="run the HTTP and gRPC service")
     serve.add_argument("--host", help="bind address (REWARD_HOST)")
-    serve.add_argument("--port", type=int, help="bind port (REWARD_PORT)")
+    serve.add_argument("--port", type=int, help="HTTP port (REWARD_PORT)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port, 0 = off (REWARD_GRPC_PORT)")
+    serve.add_argument("--no-grpc", action="store_true", help="serve HTTP only")
     serve.add_argument("--workers", type=int, help="verifier processes (REWARD_WORKERS)")
     serve.add_argument(
         "--item-timeout-s", type=float, help="per-item limit (REWARD_ITEM_TIMEOUT_S)"
@@ -46,15 +49,14 @@ def main(argv: list[str] | None = None) -> None:
         print(_settings_table())
         return
 
-    import uvicorn
-
-    from services.http import build_app
+    from services.serve import serve
 
     overrides = {
         key: value
         for key, value in {
             "host": args.host,
             "port": args.port,
+            "grpc_port": 0 if args.no_grpc else args.grpc_port,
             "workers": args.workers,
             "item_timeout_s": args.item_timeout_s,
         }.items()
@@ -63,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(**overrides)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
-                log_level=args.log_level)
+    serve(settings, log_level=args.log_level)
 
 
 if __name__ == "__main__":

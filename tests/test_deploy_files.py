@@ -20,7 +20,7 @@ def test_compose_file_is_valid() -> None:
 
 def test_dockerfile_copies_every_package_and_serves_the_cli() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("reward_server", "services"):
+    for package in ("reward_server", "services", "reward_client"):
         assert f"COPY {package} ./{package}" in dockerfile
         assert (ROOT / package).is_dir()
     assert 'CMD ["reward-server", "serve"]' in dockerfile

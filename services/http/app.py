@@ -22,8 +22,10 @@ import reward_server
 from reward_server import registry
 from reward_server.engine import Engine
 from reward_server.settings import Settings
-from reward_server.validation import RequestInvalid, RequestTooLarge, loc_text, validate_items
+from reward_server.validation import RequestInvalid, RequestTooLarge, loc_text
+from services.http.frameworks import framework_router
 from services.http.schemas import ScoreResponse, request_models
+from services.http.scoring import parse_items, score_items
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +34,18 @@ def _loc_text(loc: tuple[Any, ...] | list[Any]) -> str:
     return loc_text([p for p in loc if p != "body"])
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
+def build_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The HTTP app. Given an `engine` (shared with the gRPC server), the app uses it and
+    leaves closing it to its owner; otherwise the app's lifespan starts and closes one."""
     settings = settings or Settings()
-    _, request_model = request_models(registry.names())
+    item_model, request_model = request_models(registry.names())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if engine is not None:
+            app.state.engine = engine
+            yield
+            return
         app.state.engine = Engine(settings)
         try:
             yield
@@ -76,10 +84,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/score", response_model=ScoreResponse)
     async def score(body: request_model) -> dict[str, Any]:  # type: ignore[valid-type]
-        items = [item.to_item() for item in body.items]  # type: ignore[attr-defined]
-        validate_items(items, settings)
-        results = await app.state.engine.score(items)
+        mode = body.invalid  # type: ignore[attr-defined]
+        parsed, ids = parse_items(body.items, item_model, mode)  # type: ignore[attr-defined]
+        results = await score_items(app.state.engine, settings, parsed, ids, mode)
         return {"results": [r.to_dict() for r in results]}
+
+    app.include_router(framework_router(settings))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -184,3 +184,11 @@ def test_decoupled_loss_weights_tokens_by_the_sampler(tiny_policy: Policy) -> No
     assert stats["loss"] == 0.0
     for name, tensor in tiny_policy.model.named_parameters():
         torch.testing.assert_close(tensor.detach(), before[name] * (1 - 1e-2 * 0.01), msg=name)
+
+
+def test_reward_url_picks_http_or_grpc() -> None:
+    from trainer_client.train import reward_client_for
+
+    assert reward_client_for(config(reward_url="http://reward:8000")).transport == "http"
+    grpc = reward_client_for(config(reward_url="grpc://reward:50051", reward_retries=2))
+    assert grpc.transport == "grpc" and grpc.retries == 2

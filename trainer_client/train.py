@@ -512,6 +512,11 @@ def _split(values: list[int], parts: int) -> list[list[int]]:
     return [values[bounds[i] : bounds[i + 1]] for i in range(parts)]
 
 
+def planned_steps(config: GRPOConfig, sampler: BatchSampler) -> int:
+    """Rollout batches of the stage: `total_steps`, or `epochs` passes over the main rows."""
+    return config.total_steps or config.epochs * sampler.epoch_length()
+
+
 def hold_out(rows: list[Row], count: int, seed: int) -> tuple[list[Row], list[Row]]:
     """(training rows, `count` held-out rows), drawn once with the run's seed."""
     if count >= len(rows):
@@ -610,7 +615,7 @@ def train(
             policy, warmup_rows, config.sft_warmup_steps, config.sft_warmup_lr,
             config.prompts_per_step, config.seed,
         )
-    total = config.total_steps or config.epochs * sampler.epoch_length()
+    total = planned_steps(config, sampler)
     options = dict(config.engine_options)
     if config.rollout_engine == "vllm":
         options.setdefault("trust_remote_code", config.trust_remote_code)

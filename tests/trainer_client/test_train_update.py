@@ -192,3 +192,19 @@ def test_reward_url_picks_http_or_grpc() -> None:
     assert reward_client_for(config(reward_url="http://reward:8000")).transport == "http"
     grpc = reward_client_for(config(reward_url="grpc://reward:50051", reward_retries=2))
     assert grpc.transport == "grpc" and grpc.retries == 2
+
+
+def test_epochs_set_the_number_of_steps() -> None:
+    from trainer_client.curriculum import BatchSampler
+    from trainer_client.data import Row
+    from trainer_client.train import hold_out, planned_steps
+
+    rows = [Row(id=str(i), problem="p", answer="1", answer_type="number") for i in range(64)]
+    sampler = BatchSampler(rows, prompts_per_step=8, seed=0)
+    # 64 rows / 8 per batch = 8 batches an epoch; the recipe's 30 epochs: 240 steps
+    assert planned_steps(config(prompts_per_step=8, epochs=30), sampler) == 240
+    assert planned_steps(config(prompts_per_step=8, epochs=30, total_steps=5), sampler) == 5
+    train_rows, held = hold_out(rows, 16, seed=0)
+    assert len(train_rows) == 48 and len(held) == 16
+    assert not {r.id for r in train_rows} & {r.id for r in held}
+    assert hold_out(rows, 16, seed=0)[1] == held  # the same rows for the same seed

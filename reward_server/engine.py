@@ -14,9 +14,9 @@ Contract
   other call is waiting for: queued ones never start, running ones have their worker
   stopped, so abandoned work does not keep workers busy.
 
-The sandbox covers time and crashes, not hostile system access: verifiers must not
-execute model output (none here does; rendering code blocks network and file access
-itself).
+The worker pool covers time and crashes, not hostile system access: verifiers must not
+execute model output themselves; `general-code` runs programs only through
+`reward_server.sandbox` (bubblewrap), and `health()` says whether that sandbox starts.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
-from reward_server import registry
+from reward_server import registry, sandbox
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
 from reward_server.settings import Settings
@@ -167,7 +167,15 @@ class Engine:
             "inflight": inflight,
             "item_timeout_s": self.settings.item_timeout_s,
             "cache": self.cache.stats(),
+            "code_sandbox": self._code_sandbox(),
         }
+
+    def _code_sandbox(self) -> dict[str, Any]:
+        """Whether general-code items can run (probed once per process)."""
+        config = sandbox.SandboxConfig(
+            self.settings.code_python, self.settings.code_uid, self.settings.code_gid
+        )
+        return sandbox.status(config)
 
     # -- scoring --------------------------------------------------------------------------
 

@@ -237,6 +237,7 @@ class GRPOTrainer:
         self.best_eval: float | None = None
         self.best_step: int | None = None
         self.phase = ""
+        self.last_reward: float | None = None
 
     # -- one step --
 
@@ -271,9 +272,11 @@ class GRPOTrainer:
         sources = [rows[r.prompt_index].source for r in rollouts]
         truncated = sum(r.finish_reason == "length" for r in rollouts)
         answer_only = sum(row.answer_only for row in rows)
+        rewards = reward_metrics(results, sources)
+        self.last_reward = rewards["reward/mean"]
         return {
             "step": step + 1,
-            **reward_metrics(results, sources),
+            **rewards,
             "response_length/mean": sum(lengths) / len(lengths),
             "response_length/max": max(lengths),
             "truncated_fraction": truncated / len(rollouts),
@@ -292,7 +295,8 @@ class GRPOTrainer:
         # nested bar per request could only jump from 0 to 100% at the end).
         self.phase = phase
         if bar is not None:
-            bar.set_postfix_str(phase)
+            last = "" if self.last_reward is None else f", last reward {self.last_reward:.3f}"
+            bar.set_postfix_str(phase + last)
 
     def advantages(
         self, rollouts: Sequence[Rollout], results: Sequence[dict[str, Any]]

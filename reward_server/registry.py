@@ -172,12 +172,22 @@ register(VerifierSpec("math-expressions", _V + "math_expressions",
 # -- coding: SVG and HTML, rendered --
 register(VerifierSpec("svg-code", _V + "svg_code",
                       "the reference SVG source (a list gives several acceptable drawings)",
-                      "Renders both SVGs (cairosvg, 336x336 on white): foreground-aware SSIM "
+                      "Renders both SVGs (cairosvg, `size` pixels square on white): "
+                      "foreground-aware SSIM "
                       "x foreground IoU, with the recipe's token/tag Jaccard weighted by it."))
 
 register(VerifierSpec("html-code", _V + "html_code",
                       "the reference HTML page source (a list gives several acceptable pages)",
                       "Renders both pages in headless Chromium: 0.45 screenshot similarity + "
                       "0.45 visible-text similarity + 0.1 the recipe's token/tag Jaccard."))
+
+# -- coding: programs, run --
+register(VerifierSpec("general-code", _V + "general_code",
+                      "a JSON document of tests: {\"inputs\": [stdin, ...], \"outputs\": "
+                      "[stdout, ...]} (add \"fn_name\" for call-based tests) or "
+                      "{\"tests\": \"assert ...\", \"setup\": \"...\"} (or a list of "
+                      "assert strings)",
+                      "Runs the Python program against the tests in a bubblewrap sandbox: 1.0 "
+                      "when all pass (or the fraction, with partial_credit)."))
 
 # -- end of table --

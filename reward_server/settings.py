@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     item_timeout_s: float = Field(
         5.0, gt=0, description="Hard limit per item; an overrunning worker is killed."
     )
+    retry_workers: int = Field(
+        2,
+        ge=1,
+        description="Processes that verify an overrunning item a second time, alone, on a "
+        "CPU-time budget (an item that overruns again while computing is `rejected`).",
+    )
     max_items: int = Field(
         4096, ge=1,
         description="Most items in one request (else 413 / RESOURCE_EXHAUSTED), and in flight "
@@ -54,3 +60,44 @@ class Settings(BaseSettings):
         description="Added to spatial-reasoning rewards when a <think> block states a box "
         "(the recipe's bonus).",
     )
+
+    # -- general-code: the sandbox that runs the model's programs (reward_server.sandbox) --
+    code_item_limit_s: float = Field(
+        4.0,
+        gt=0,
+        description="Wall-clock budget for all tests of one general-code item (capped at "
+        "0.8 x REWARD_ITEM_TIMEOUT_S, whose kill remains the outer bound).",
+    )
+    code_memory_mb: int = Field(
+        512, ge=32, description="Address-space limit of a sandboxed program (MiB)."
+    )
+    code_processes: int = Field(
+        32, ge=4, description="Processes and threads a sandboxed program may have at once."
+    )
+    code_output_bytes: int = Field(
+        1_048_576, ge=1024, description="Bytes a sandboxed program may print per test."
+    )
+    code_file_bytes: int = Field(
+        1_048_576, ge=0, description="Largest file a sandboxed program may write."
+    )
+    code_open_files: int = Field(
+        64, ge=8, description="Open file descriptors a sandboxed program may hold."
+    )
+    code_python: str | None = Field(
+        None,
+        description="Interpreter run inside the sandbox (default: the system python3 "
+        "under /usr).",
+    )
+    code_uid: int = Field(
+        65534, ge=1, description="Unprivileged uid that starts the sandbox when the "
+        "service runs as root."
+    )
+    code_gid: int = Field(
+        65534, ge=1, description="Unprivileged gid that starts the sandbox when the "
+        "service runs as root."
+    )
+
+    @property
+    def code_item_budget_s(self) -> float:
+        """The general-code whole-item budget: the setting, kept well under the item kill."""
+        return min(self.code_item_limit_s, 0.8 * self.item_timeout_s)

@@ -7,6 +7,8 @@ import asyncio
 import time
 import zlib
 
+import pytest
+
 from reward_server.cache import LRUVerdictCache
 from reward_server.engine import Engine
 from reward_server.settings import Settings
@@ -168,6 +170,16 @@ def test_workers_warm_up_before_their_first_item(fake_answer_type: str) -> None:
         assert 0 <= health["warmup_s"] <= health["worker_start_s"]
     with Engine(Settings(workers=1, warm_up=False, cache_size=0)) as eng:
         assert eng.score_sync([item("warmed?")])[0].acc_reward == 0.0
+
+
+def test_key_error_inside_extract_is_an_extract_failure(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = engine.score_sync([item("extract-keyerror")])[0]
+    assert result.status == "error"
+    assert result.error and result.error.startswith("extract failed: KeyError")
+    assert "unknown answer_type" not in result.error
+    assert any("extract failed" in r.getMessage() for r in caplog.records)  # and logged
 
 
 def test_cancelled_call_frees_its_workers(fake_answer_type: str) -> None:

@@ -101,3 +101,38 @@ def running_server(env: dict[str, str] | None = None, startup_s: float = 60.0) -
     """Yield the base URL of a freshly started HTTP-only server; terminate it afterwards."""
     with server_process(env, startup_s) as server:
         yield server.url
+
+
+@contextmanager
+def running_app(app: str, startup_s: float = 60.0) -> Iterator[str]:
+    """Yield the base URL of uvicorn serving another HTTP app ("module:attribute", which
+    must answer `GET /health`), e.g. a deliberately wrong server; terminate it afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{app} exited with {process.returncode}")
+            try:
+                if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{app} did not answer /health in time")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

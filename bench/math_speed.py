@@ -2,12 +2,13 @@
 
     python bench/math_speed.py [--groups 120] [--batch 512] [--workers N]
 
-The batch is built from the labelled corpus (`tests/data/math_equivalence.jsonl`): one
-group of 16 chain-of-thought completions per gold (the recipe's group size), whose
-answers are the gold's own labelled answers (right and wrong ones), repeated the way
-sampling at temperature 1 repeats them, plus now and then another problem's answer.
-Every completion has its own reasoning before the `<answer>` block, a quarter of them
-long (3,000-6,000 characters of prose with inline math), so no two completions are equal
+The batch is built from the labelled corpus
+(`reward_server/known_answers/math_equivalence.jsonl`): one group of 16 chain-of-thought
+completions per gold (the recipe's group size), whose answers are the gold's own
+labelled answers (right and wrong ones), repeated the way sampling at temperature 1
+repeats them, plus now and then another problem's answer. Every completion has its own
+reasoning before the `<answer>` block, a quarter of them long (3,000-6,000 characters of
+prose with inline math), so no two completions are equal
 as text. Scored by:
 (a) Math-Verify the common way: `verify(parse(gold), parse(completion))` per completion,
     the gold in `\\boxed{}`, default configs, one process;
@@ -53,7 +54,7 @@ from tests.services.server_process import running_server  # noqa: E402
 
 GROUP_SIZE = 16
 ANSWER_TYPE = "math-expressions"
-CORPUS = ROOT / "tests" / "data" / "math_equivalence.jsonl"
+CORPUS = ROOT / "reward_server" / "known_answers" / "math_equivalence.jsonl"
 _OPTIONS = math_expressions.Options()
 _CONTEXT = ItemContext()
 
@@ -94,6 +95,14 @@ def reasoning(rng: random.Random, long: bool) -> str:
     return " ".join(parts)
 
 
+def _answer_of(row: dict[str, Any]) -> tuple[str, bool | None, bool]:
+    """A corpus row's answer text, its label, and whether the row is a whole completion
+    (reasoning around the tags) to be used as it is."""
+    content = last_tag_content(row["response"], "answer")
+    whole = content is None or row["response"].strip() != f"<answer>{content}</answer>"
+    return (row["response"] if whole else content), row["expected"] == 1.0, whole
+
+
 def grpo_batch(groups: int, seed: int = 0) -> list[Sample]:
     """`groups` groups of 16 samples, one group per corpus gold (see module docstring)."""
     rng = random.Random(seed)
@@ -101,20 +110,20 @@ def grpo_batch(groups: int, seed: int = 0) -> list[Sample]:
             if line.strip()]
     by_gold: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        by_gold.setdefault(json.dumps(row["gold"]), []).append(row)
+        by_gold.setdefault(json.dumps(row["answer"]), []).append(row)
     chosen = rng.sample(sorted(by_gold), min(groups, len(by_gold)))
     samples: list[Sample] = []
     for key in chosen:
         own = by_gold[key][:]
         rng.shuffle(own)
-        pool = [(row["response"], bool(row["equivalent"]), bool(row.get("completion")))
-                for row in own[:3]]
+        pool = [_answer_of(row) for row in own[:3]]
         if rng.random() < 0.5:
             other = rng.choice(rows)
-            if json.dumps(other["gold"]) != key:
-                pool.append((other["response"], None, bool(other.get("completion"))))
+            if json.dumps(other["answer"]) != key:
+                text, _, whole = _answer_of(other)
+                pool.append((text, None, whole))  # no label against this gold
         weights = [6, 3, 2, 2][: len(pool)]
-        gold = own[0]["gold"]
+        gold = own[0]["answer"]
         for _ in range(GROUP_SIZE):
             answer, label, whole = rng.choices(pool, weights)[0]
             if whole:  # a full tagged completion from the corpus, used as it is

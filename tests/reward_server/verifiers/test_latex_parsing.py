@@ -9,17 +9,20 @@ import pytest
 from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy
 from sympy import srepr
 
+from reward_server.extraction import last_tag_content
 from reward_server.verifiers import latex_parsing
 from reward_server.verifiers import math_normalize as mn
 
-CORPUS = Path(__file__).resolve().parents[2] / "data" / "math_equivalence.jsonl"
+CORPUS = (Path(__file__).resolve().parents[3] / "reward_server" / "known_answers"
+          / "math_equivalence.jsonl")
 
 
 def _corpus_texts() -> list[str]:
     texts: set[str] = set()
     for line in CORPUS.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        for value in (row["gold"], row["response"]):
+        answer = last_tag_content(row["response"], "answer") or row["response"]
+        for value in (row["answer"], answer):
             text = mn.normalize(mn.final_answer(str(value)))
             if text and len(text) < 300:
                 texts.add(text)

@@ -312,6 +312,10 @@ def run_python(
             ) from exc
         except OSError as exc:
             raise SandboxUnavailable(f"could not start {argv[0]}: {exc}; {ENABLE_HINT}") from exc
+    except BaseException:
+        # No run will read it: left open, a worker would lose one fd per item it scores.
+        os.close(report_read)
+        raise
     finally:
         for fd in (*file_fds.values(), *extra_fds):
             os.close(fd)

@@ -196,6 +196,15 @@ def test_a_missing_bwrap_is_unavailable_not_unsandboxed() -> None:
     assert sandbox.probe(config) is not None
 
 
+def test_a_sandbox_that_cannot_start_leaves_no_fd_open() -> None:
+    config = sandbox.SandboxConfig(bwrap="bwrap-not-installed")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(sandbox.SandboxUnavailable):
+            sandbox.run_python("m.py", {"m.py": b"print(1)"}, config=config)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_a_sandbox_that_cannot_start_is_unavailable() -> None:
     config = sandbox.SandboxConfig(python="/usr/bin/no-such-python")
     with pytest.raises(sandbox.SandboxUnavailable, match="did not start"):

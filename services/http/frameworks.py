@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from reward_client.client import UNSCORED_STATUSES
 from reward_client.items import LabelError, make_item, parse_label
 from reward_client.openrlhf import response_of
 from reward_server.settings import Settings
@@ -70,7 +71,7 @@ def _reward(result: ScoreResult, unscored_value: float) -> float:
 
 
 def _scored(result: ScoreResult) -> bool:
-    return result.status not in ("timeout", "error", "invalid")
+    return result.status not in UNSCORED_STATUSES
 
 
 @dataclass

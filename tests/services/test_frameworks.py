@@ -96,3 +96,14 @@ def test_score_limits_name_the_item_by_its_index_in_the_request() -> None:
                                           "invalid": "item"})
         assert many.status_code == 413
         assert "4 items" in many.json()["message"]
+
+
+def test_openrlhf_samples_and_labels_of_different_lengths_are_a_422_naming_labels(
+    client: TestClient,
+) -> None:
+    payload = {"query": ["<answer>4</answer>", "<answer>5</answer>"], "labels": ["4"]}
+    for invalid in ("request", "item"):
+        reply = client.post(f"/openrlhf?answer_type=number&invalid={invalid}", json=payload)
+        assert reply.status_code == 422
+        assert reply.json()["message"].startswith("labels: query, prompts and labels")
+        assert reply.json()["detail"][0]["loc"] == ["body", "labels"]

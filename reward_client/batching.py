@@ -4,7 +4,8 @@ verl, slime, AReaL and OpenRLHF ask for one sample's reward at a time, from many
 or tasks at once. Sent as they come, a GRPO group of 16 is 16 requests, and the server's
 batch-level de-duplication never sees the group together. `Coalescer` collects the items
 that arrive within `max_delay_s` (default 5 ms) of the first one, or up to `max_batch`,
-sends them as one request, and hands each caller its own result.
+sends them as one request, and hands each caller its own result. The requests share one
+connection (`RewardClient.connect`), so a request costs no new TCP connection.
 
 Every call, sync or async, from any thread or event loop, goes through one event loop
 running in a daemon thread of its own (one per process and configuration: `shared()`
@@ -21,7 +22,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from reward_client.client import RewardClient
+from reward_client.client import Connection, RewardClient
 
 # A caller's result: a thread-safe future, settled from the coalescer's thread.
 Result = concurrent.futures.Future[dict[str, Any]]
@@ -47,6 +48,10 @@ class Coalescer:
         self._pending: list[tuple[dict[str, Any], Result]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # One connection for every request, opened on first use: HTTP keep-alive (at most
+        # the client's max_concurrency requests at once, the rest wait), or one gRPC channel.
+        self._connection: Connection | None = None
+        self._opening = asyncio.Lock()
         # Every caller's future until it is settled, so that `close` can fail them all.
         self._waiting: set[Result] = set()
         self._lock = threading.Lock()
@@ -81,7 +86,7 @@ class Coalescer:
                 return
             self._closed = True
             waiting = list(self._waiting)
-        self._loop.call_soon_threadsafe(self._stop)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
         self._thread.join(timeout=5)
         error = RuntimeError(f"the coalescer for {self.url} was closed before the item "
                              "was scored")
@@ -127,7 +132,8 @@ class Coalescer:
 
     async def _send(self, batch: list[tuple[dict[str, Any], Result]]) -> None:
         try:
-            results = await self.client.ascore([item for item, _ in batch])
+            results = await self.client.ascore([item for item, _ in batch],
+                                               connection=await self._open())
         except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
             for _, future in batch:
                 _settle(future, error=exc)
@@ -135,11 +141,20 @@ class Coalescer:
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result)
 
-    def _stop(self) -> None:
+    async def _open(self) -> Connection:
+        async with self._opening:
+            if self._connection is None:
+                self._connection = await self.client.connect().__aenter__()
+            return self._connection
+
+    async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.__aexit__(None, None, None)
         self._loop.stop()
 
 

@@ -138,6 +138,21 @@ def test_concurrent_single_calls_are_coalesced(url: str) -> None:
     assert coalescer.stats.calls == 64 and coalescer.stats.requests <= 4
 
 
+def test_coalesced_requests_share_one_connection(url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    coalescer = batching.Coalescer(url, max_delay_s=0.001)
+    opened = []
+    connect = coalescer.client.connect
+    monkeypatch.setattr(coalescer.client, "connect", lambda: opened.append(1) or connect())
+    item = {"answer_type": "number", "response": "<answer>3</answer>", "answer": "3"}
+    try:
+        for _ in range(3):  # one after the other: three requests
+            assert coalescer.score_one(item, timeout_s=30)["reward"] == 1.0
+    finally:
+        coalescer.close()
+    assert coalescer.stats.requests == 3 and len(opened) == 1
+
+
 def test_a_closed_coalescer_fails_its_callers_instead_of_hanging() -> None:
     fds = len(os.listdir("/proc/self/fd"))
     # nothing listens there, and the delay keeps the item waiting until the close

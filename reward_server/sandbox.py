@@ -150,8 +150,15 @@ os.dup2(fd, 3)
 os.closerange(4, 1 << 16)
 names = ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_NOFILE")
 for name, soft in zip(names, map(int, sys.argv[2:7])):
+    resource_id = getattr(resource, name)
     hard = soft + 1 if name == "RLIMIT_CPU" else soft
-    resource.setrlimit(getattr(resource, name), (soft, hard))
+    ceiling = resource.getrlimit(resource_id)[1]
+    if ceiling != resource.RLIM_INFINITY:
+        # under a lower inherited limit (a CPU-budgeted retry worker, a container's
+        # ulimit) the sandbox keeps the lower one: raising it is refused
+        hard = min(hard, ceiling)
+        soft = min(soft, hard - 1 if name == "RLIMIT_CPU" else hard)
+    resource.setrlimit(resource_id, (soft, hard))
 os.write(3, b"started\\n")
 script = sys.argv[7]
 sys.argv = [script, *sys.argv[8:]]

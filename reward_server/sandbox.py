@@ -30,7 +30,8 @@ What the sandbox covers
 - Resource limits, set by a launcher inside the sandbox before the script runs (so that
   the process limit counts this sandbox's processes only, not every sandbox of the uid):
   CPU seconds (RLIMIT_CPU), address space (RLIMIT_AS), processes and threads
-  (RLIMIT_NPROC), size of a written file (RLIMIT_FSIZE), open files (RLIMIT_NOFILE);
+  (RLIMIT_NPROC), size of a written file (RLIMIT_FSIZE), open files (RLIMIT_NOFILE),
+  each kept at the starting process's own hard limit where that is lower;
   the tmpfs has a size cap; stdout+stderr are read through pipes with a byte cap.
 - Lifetime: a wall-clock deadline; on it, on the output cap, or on any exit of ours, the
   whole process group of `bwrap` is killed. `--die-with-parent` kills the sandbox when

@@ -32,7 +32,8 @@ wrong answer); one whose page crashes the renderer scores 0 with status `ok` (th
 fault); one whose page does not finish loading or capturing within
 `render_timeout_s` is status `timeout`; a reference that does not render is `error`.
 Rendering is sandboxed as `reward_server.browser` describes (JavaScript off unless
-`javascript=true`, every request but `data:` aborted, fresh context per page).
+`javascript=true`, every request but `data:` aborted; a warm page per worker for pages
+without scripts, a fresh context for each scripted one).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import sys
 import types as pytypes
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,7 +32,8 @@ class VerifierSpec:
     defaults: tuple[tuple[str, Any], ...] = ()
 
     def load(self) -> pytypes.ModuleType:
-        return importlib.import_module(self.module)
+        # sys.modules first: import_module's own checks cost more than a verifier's extract
+        return sys.modules.get(self.module) or importlib.import_module(self.module)
 
 
 _SPECS: dict[str, VerifierSpec] = {}

@@ -9,6 +9,7 @@
     extract-keyerror  `extract` itself raises KeyError (a bug, not an unknown type)
     crash             kills its own worker process
     raise             raises
+    warmed?           1.0 when this worker ran `warm_up()` before, else 0.0
     anything else     1.0 when it equals the reference, else 0.0
 """
 
@@ -33,6 +34,14 @@ class Options(BaseOptions):
     bonus: float = option(0.0, "Added to a correct score (to test option plumbing).")
 
 
+_warmed = False
+
+
+def warm_up() -> None:
+    global _warmed
+    _warmed = True
+
+
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
     answer = extract_tagged(response, options, context)
     if answer == "extract-keyerror":
@@ -43,7 +52,7 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
 def compare(extracted: str, reference: Any, options: Options, context: ItemContext) -> Verdict:
     if extracted.startswith("sleep:"):
         time.sleep(float(extracted.split(":", 1)[1]))
-        return Verdict(1.0, {"slept": 1.0})
+        return Verdict(1.0, {"slept": 1.0, "pid": float(os.getpid())})
     if extracted.startswith("spin:"):
         deadline = time.process_time() + float(extracted.split(":", 1)[1])
         while time.process_time() < deadline:
@@ -63,5 +72,7 @@ def compare(extracted: str, reference: Any, options: Options, context: ItemConte
         os._exit(3)
     if extracted == "raise":
         raise RuntimeError("deliberate failure")
+    if extracted == "warmed?":
+        return Verdict(1.0 if _warmed else 0.0, {"pid": float(os.getpid())})
     score = 1.0 if extracted == str(reference) else 0.0
     return Verdict(min(1.0, score + options.bonus), {"match": score, "pid": float(os.getpid())})

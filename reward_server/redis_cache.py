@@ -10,7 +10,8 @@ Contract
   drops the write. While degraded, calls are skipped without touching the network and a
   background task pings Redis every `retry_s` on fresh connections; its first answer
   turns the cache `ok` again (logged once).
-- A verdict read back equals the one written (score, components, message as JSON).
+- A verdict read back equals the one written (score, components, status, message as
+  JSON); the engine writes `ok` and `rejected` verdicts only.
   Values that do not parse (a foreign writer) count as misses.
 - The asyncio client belongs to the event loop that first used it; a call from another
   loop (a restarted app, tests) opens a fresh client there.
@@ -191,7 +192,8 @@ async def _close_quietly(client: Redis) -> None:
 
 def _dump(verdict: Verdict) -> bytes:
     return json.dumps(
-        {"score": verdict.score, "components": verdict.components, "message": verdict.message},
+        {"score": verdict.score, "components": verdict.components, "status": verdict.status,
+         "message": verdict.message},
         separators=(",", ":"),
     ).encode()
 
@@ -201,6 +203,6 @@ def _load(raw: bytes) -> Verdict | None:
         data = json.loads(raw)
         return Verdict(float(data["score"]), {str(k): float(v) for k, v in
                                               data["components"].items()},
-                       message=data["message"])
+                       status=data["status"], message=data["message"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -15,10 +15,11 @@ import importlib
 import importlib.machinery
 import importlib.util
 import json
+import sys
 import threading
 import types as pytypes
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -38,7 +39,8 @@ class VerifierSpec:
     version: str | None = None
 
     def load(self) -> pytypes.ModuleType:
-        return importlib.import_module(self.module)
+        # sys.modules first: import_module's own checks cost more than a verifier's extract
+        return sys.modules.get(self.module) or importlib.import_module(self.module)
 
     @property
     def code_version(self) -> str:
@@ -51,13 +53,19 @@ class VerifierSpec:
 _VERSION_LOCK = threading.Lock()
 
 
+_VERSIONS: dict[str, str] = {}
+
+
 def source_version(module: str) -> str:
-    """`_source_version`, computed once per module, one thread at a time."""
-    with _VERSION_LOCK:
-        return _source_version(module)
+    """`_source_version`, computed once per module (one thread at a time), then a lookup."""
+    version = _VERSIONS.get(module)
+    if version is None:
+        with _VERSION_LOCK:
+            version = _VERSIONS.get(module) or _source_version(module)
+            _VERSIONS[module] = version
+    return version
 
 
-@cache
 def _source_version(module: str) -> str:
     """A hash of a module's source and of every module of its own packages it imports.
 
@@ -253,7 +261,8 @@ register(VerifierSpec("math-expressions", _V + "math_expressions",
 # -- coding: SVG and HTML, rendered --
 register(VerifierSpec("svg-code", _V + "svg_code",
                       "the reference SVG source (a list gives several acceptable drawings)",
-                      "Renders both SVGs (cairosvg, 336x336 on white): foreground-aware SSIM "
+                      "Renders both SVGs (cairosvg, `size` pixels square on white): "
+                      "foreground-aware SSIM "
                       "x foreground IoU, with the recipe's token/tag Jaccard weighted by it."))
 
 register(VerifierSpec("html-code", _V + "html_code",

@@ -26,8 +26,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Verifier worker processes (default: one per CPU core).",
     )
+    warm_up: bool = Field(
+        True,
+        description="Workers warm up as they start (imports, the math parser, Chromium), "
+        "before taking items.",
+    )
     item_timeout_s: float = Field(
         5.0, gt=0, description="Hard limit per item; an overrunning worker is killed."
+    )
+    retry_workers: int = Field(
+        2,
+        ge=1,
+        description="Processes that verify an overrunning item a second time, alone, on a "
+        "CPU-time budget (an item that overruns again while computing is `rejected`).",
     )
     max_items: int = Field(
         4096, ge=1,

@@ -86,28 +86,38 @@ def check_limits(items: Sequence[ScoreItem], settings: Settings, first_index: in
     `first_index` is the index of `items[0]` in the whole request (a stream's later
     messages), used to name the item to blame.
     """
-    if len(items) > settings.max_items:
+    check_count(len(items), settings)
+    for index, item in enumerate(items, first_index):
+        check_item_size(index, item, settings)
+
+
+def check_count(count: int, settings: Settings) -> None:
+    """Raise `RequestTooLarge` when `count` items are more than one request may hold."""
+    if count > settings.max_items:
         raise RequestTooLarge(
-            f"{len(items)} items in one request; the limit is {settings.max_items} "
+            f"{count} items in one request; the limit is {settings.max_items} "
             "(REWARD_MAX_ITEMS): split the batch"
         )
+
+
+def check_item_size(index: int, item: ScoreItem, settings: Settings) -> None:
+    """Raise `RequestTooLarge` naming `items[index]` when its response or answer is too long."""
     limit = settings.max_response_chars
-    for index, item in enumerate(items, first_index):
-        if len(item.response) > limit:
-            raise RequestTooLarge(
-                f"items[{index}].response has {len(item.response)} characters; the limit is "
-                f"{limit} (REWARD_MAX_RESPONSE_CHARS)",
-                index,
-                "response",
-            )
-        answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
-        if len(answer) > limit:
-            raise RequestTooLarge(
-                f"items[{index}].answer has {len(answer)} characters; the limit is {limit} "
-                "(REWARD_MAX_RESPONSE_CHARS)",
-                index,
-                "answer",
-            )
+    if len(item.response) > limit:
+        raise RequestTooLarge(
+            f"items[{index}].response has {len(item.response)} characters; the limit is "
+            f"{limit} (REWARD_MAX_RESPONSE_CHARS)",
+            index,
+            "response",
+        )
+    answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
+    if len(answer) > limit:
+        raise RequestTooLarge(
+            f"items[{index}].answer has {len(answer)} characters; the limit is {limit} "
+            "(REWARD_MAX_RESPONSE_CHARS)",
+            index,
+            "answer",
+        )
 
 
 def reference_error(value: Any, depth: int = 0) -> str | None:

@@ -9,7 +9,7 @@ import pytest
 
 from reward_server import registry
 
-version_of = registry._source_version.__wrapped__  # uncached: the files change below
+version_of = registry._source_version  # uncached: the files change below
 
 
 @pytest.fixture()

@@ -55,15 +55,16 @@ async def wait_for_state(engine: Engine, state: str, within_s: float = 10.0) -> 
 def test_verdicts_round_trip_with_the_ttl(redis: RedisProcess) -> None:
     cache = RedisVerdictCache(redis.url, ttl_s=600, timeout_s=0.5)
     verdict = Verdict(0.75, {"ssim": 0.5, "tag_jaccard": 1.0}, message="note")
+    rejected = Verdict(0.0, status="rejected", message="the response is too costly")
 
     async def run() -> dict[str, Verdict]:
-        await cache.put_many({"k1": verdict})
-        found = await cache.get_many(["k1", "absent"])
+        await cache.put_many({"k1": verdict, "k2": rejected})
+        found = await cache.get_many(["k1", "absent", "k2"])
         await cache.aclose()
         return found
 
-    assert asyncio.run(run()) == {"k1": verdict}
-    assert cache.stats() == {"state": "ok", "hits": 1, "misses": 1, "errors": 0}
+    assert asyncio.run(run()) == {"k1": verdict, "k2": rejected}
+    assert cache.stats() == {"state": "ok", "hits": 2, "misses": 1, "errors": 0}
     assert 0 < raw_client(redis).ttl(KEY_PREFIX + "k1") <= 600
 
 

@@ -239,10 +239,12 @@ def test_compose_down_during_load_loses_no_accepted_request(
 
     # heavier requests (pages no cache knows), so that several are in flight when it stops
     outcomes = run_load(stack, during, seed=5,
-                        make_batch=lambda rng: grpo_batch(rng, weights=(1, 1, 0, 0, 1, 2)))
+                        make_batch=lambda rng: grpo_batch(rng, groups=4,
+                                                          weights=(1, 1, 0, 0, 1, 3)))
     down = marks["down"]
-    # accepted: written to the balancer well before the stop (it reads requests at once)
-    accepted = [o for o in outcomes if o.sent is not None and o.sent < down - 1.0]
+    # accepted: written to the balancer before the stop began (it reads requests at once,
+    # and the stop signal reaches it only after compose has asked the engine)
+    accepted = [o for o in outcomes if o.sent is not None and o.sent < down - 0.25]
     drained = [o for o in accepted if o.finished > down]
     assert [o.error for o in accepted if not o.ok] == []
     assert drained, "no request was in flight when the stack went down"

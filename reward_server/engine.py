@@ -23,6 +23,7 @@ import concurrent.futures
 import dataclasses
 import importlib
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -232,6 +233,7 @@ class Engine:
         self, item: ScoreItem, options: Any, extracted: str | None, verdict: Verdict, cached: bool
     ) -> ScoreResult:
         fmt = format_reward(item.response, item.context.chain_of_thought)
+        verdict = _finite(verdict)
         components = dict(verdict.components)
         if verdict.status != "ok":
             return ScoreResult(item.id, 0.0, 0.0, fmt, components, extracted, verdict.status,
@@ -249,6 +251,15 @@ class Engine:
     def _error_result(self, item: ScoreItem, message: str) -> ScoreResult:
         fmt = format_reward(item.response, item.context.chain_of_thought)
         return ScoreResult(item.id, 0.0, 0.0, fmt, {}, None, "error", message, False)
+
+
+def _finite(verdict: Verdict) -> Verdict:
+    """The verdict, or an `error` one when its score or a component is not a finite number
+    (a NaN reward would crash a trainer's arithmetic and is not JSON)."""
+    numbers = [verdict.score, *verdict.components.values()]
+    if all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
+        return verdict
+    return Verdict(0.0, status="error", message="the verifier returned a non-finite score")
 
 
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:

@@ -1,4 +1,10 @@
-"""Pieces every verifier shares: the common options and the default extraction."""
+"""Pieces every verifier shares: the common options and the default extraction.
+
+Every numeric option is a finite number, and one that states bounds (`ge`, `gt`, `le`,
+`lt` of `option`) lies inside them: `registry.build_options` checks both for every
+verifier, so a request's NaN, Infinity or out-of-range knob is refused naming the option
+instead of giving a silent nonsense score.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,23 @@ from reward_server.extraction import extract_answer
 from reward_server.types import ItemContext
 
 
-def option(default: object, help: str) -> object:
-    """A dataclass field with a default and the `help` text shown by `/answer-types`."""
-    return field(default=default, metadata={"help": help})
+def option(
+    default: object,
+    help: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> object:
+    """A dataclass field with a default, the `help` text shown by `/answer-types`, and the
+    bounds a numeric value must respect (checked by `registry.build_options`)."""
+    bounds = {
+        name: value
+        for name, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt))
+        if value is not None
+    }
+    return field(default=default, metadata={"help": help, "bounds": bounds})
 
 
 @dataclass(frozen=True)
@@ -24,6 +44,8 @@ class BaseOptions:
         None,
         "Weight of format_reward added to the reward; None uses the server setting "
         "REWARD_FORMAT_WEIGHT.",
+        ge=-10.0,
+        le=10.0,
     )
 
 

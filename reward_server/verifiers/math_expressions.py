@@ -60,17 +60,22 @@ class Options(BaseOptions):
         6,
         "Decimal places kept when a decimal is compared (Math-Verify's float_rounding): "
         "1/3 equals 0.333333 but not 0.333.",
+        ge=0,
+        le=15,
     )
     sympy_timeout_s: int = option(  # type: ignore[assignment]
         3,
         "Whole seconds allowed to each Math-Verify parse or verify call (signal.alarm) "
         "before the item is reported as timeout.",
+        ge=1,
+        le=60,
     )
     max_answer_chars: int = option(  # type: ignore[assignment]
-        2000, "Longer answers are not parsed: status error."
+        2000, "Longer answers are not parsed: status error.", ge=1, le=100_000
     )
     max_nesting: int = option(  # type: ignore[assignment]
-        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status error."
+        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status error.", ge=1,
+        le=1000,
     )
 
 

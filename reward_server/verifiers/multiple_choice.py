@@ -35,6 +35,8 @@ class Options(BaseOptions):
     max_options: int = option(  # type: ignore[assignment]
         26,
         "Highest option count considered when `choices` are not given (letters A..).",
+        ge=1,
+        le=26,
     )
 
 

@@ -30,8 +30,8 @@ from reward_server.verifiers.base import BaseOptions, extract_tagged, option
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    rel_tol: float = option(0.0, "Relative tolerance (math.isclose); 0 means exact.")  # type: ignore[assignment]
-    abs_tol: float = option(0.0, "Absolute tolerance (math.isclose); 0 means exact.")  # type: ignore[assignment]
+    rel_tol: float = option(0.0, "Relative tolerance (math.isclose); 0 means exact.", ge=0.0)  # type: ignore[assignment]
+    abs_tol: float = option(0.0, "Absolute tolerance (math.isclose); 0 means exact.", ge=0.0)  # type: ignore[assignment]
 
 
 _UNITS = {

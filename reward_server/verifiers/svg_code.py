@@ -60,17 +60,23 @@ MAX_USE_EXPANSION = 2_000
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    size: int = option(336, "Render width and height in pixels (the recipe renders 336 x 336).")  # type: ignore[assignment]
+    size: int = option(  # type: ignore[assignment]
+        336, "Render width and height in pixels (the recipe renders 336 x 336).", ge=8, le=2048
+    )
     background: str = option("white", "Colour painted under both renders (the recipe: white).")  # type: ignore[assignment]
-    visual_weight: float = option(0.5, "Weight of the visual term (the recipe's SSIM weight).")  # type: ignore[assignment]
+    visual_weight: float = option(  # type: ignore[assignment]
+        0.5, "Weight of the visual term (the recipe's SSIM weight).", gt=0.0, le=100.0
+    )
     token_weight: float = option(  # type: ignore[assignment]
-        0.25, "Weight of the token Jaccard term, counted in proportion to `visual`."
+        0.25, "Weight of the token Jaccard term, counted in proportion to `visual`.", ge=0.0,
+        le=100.0,
     )
     tag_weight: float = option(  # type: ignore[assignment]
-        0.25, "Weight of the tag-name Jaccard term, counted in proportion to `visual`."
+        0.25, "Weight of the tag-name Jaccard term, counted in proportion to `visual`.", ge=0.0,
+        le=100.0,
     )
     max_chars: int = option(  # type: ignore[assignment]
-        300_000, "Longer SVG sources are refused (score 0) before parsing."
+        300_000, "Longer SVG sources are refused (score 0) before parsing.", ge=1, le=10_000_000
     )
     raw_fallback: bool = option(  # type: ignore[assignment]
         True,

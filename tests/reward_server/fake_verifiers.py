@@ -2,7 +2,9 @@
 
     sleep:<seconds>   sleeps, then scores 1 (to overrun the item timeout)
     crash             kills its own worker process
-    raise             raises
+    raise...          raises, quoting the answer
+    nan-score         scores NaN
+    inf-component     scores 1 with an infinite component
     anything else     1.0 when it equals the reference, else 0.0
 """
 
@@ -19,7 +21,9 @@ from reward_server.verifiers.base import BaseOptions, extract_tagged, option
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    bonus: float = option(0.0, "Added to a correct score (to test option plumbing).")  # type: ignore[assignment]
+    bonus: float = option(  # type: ignore[assignment]
+        0.0, "Added to a correct score (to test option plumbing).", ge=0.0, le=1.0
+    )
 
 
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
@@ -32,7 +36,11 @@ def compare(extracted: str, reference: Any, options: Options, context: ItemConte
         return Verdict(1.0, {"slept": 1.0})
     if extracted == "crash":
         os._exit(3)
-    if extracted == "raise":
-        raise RuntimeError("deliberate failure")
+    if extracted.startswith("raise"):
+        raise RuntimeError(f"deliberate failure: {extracted}")
+    if extracted == "nan-score":
+        return Verdict(float("nan"), {"match": 0.0})
+    if extracted == "inf-component":
+        return Verdict(1.0, {"match": float("inf")})
     score = 1.0 if extracted == str(reference) else 0.0
     return Verdict(min(1.0, score + options.bonus), {"match": score, "pid": float(os.getpid())})

@@ -29,14 +29,34 @@ class Settings(BaseSettings):
     max_response_chars: int = Field(
         1_000_000, ge=1, description="Longest `response` or `answer` text accepted (else 413)."
     )
+    max_id_chars: int = Field(
+        256, ge=1, description="Longest item `id` accepted (else 422)."
+    )
+    max_body_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="Largest request body, refused (413) as it streams in, before parsing. "
+        "Default: REWARD_MAX_ITEMS x 16 KiB plus room for one item whose response and answer "
+        "are at REWARD_MAX_RESPONSE_CHARS, written as JSON escapes (12 bytes a character).",
+    )
     cache_size: int = Field(
         100_000, ge=0, description="Verdicts kept in the in-process LRU cache (0 disables)."
     )
     format_weight: float = Field(
-        0.0, description="Weight of format_reward blended into reward (the recipe uses 0)."
+        0.0,
+        allow_inf_nan=False,
+        description="Weight of format_reward blended into reward (the recipe uses 0).",
     )
     spatial_bonus: float = Field(
         0.5,
+        allow_inf_nan=False,
         description="Added to spatial-reasoning rewards when a <think> block states a box "
         "(the recipe's bonus).",
     )
+
+    @property
+    def body_limit_bytes(self) -> int:
+        """`max_body_bytes`, or the default sized from the item limits (see its help)."""
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        return self.max_items * 16 * 1024 + 2 * 6 * self.max_response_chars

@@ -23,7 +23,7 @@ from typing import Any
 
 from reward_server import registry
 from reward_server.settings import Settings
-from reward_server.types import ScoreItem, canonical_json
+from reward_server.types import ScoreItem, canonical_json, valid_unicode
 
 FieldPath = tuple[str | int, ...]
 
@@ -35,6 +35,13 @@ class FieldError:
     index: int
     field: FieldPath
     message: str
+
+    def __post_init__(self) -> None:
+        # Messages and paths can quote client text (an option's name): keep them encodable.
+        object.__setattr__(self, "message", valid_unicode(self.message))
+        object.__setattr__(
+            self, "field", tuple(valid_unicode(p) if isinstance(p, str) else p for p in self.field)
+        )
 
     @property
     def loc(self) -> FieldPath:
@@ -123,9 +130,18 @@ def reference_error(value: Any, depth: int = 0) -> str | None:
     return f"must be a string, a number or a list of them, not {type(value).__name__}"
 
 
-def item_errors(index: int, item: ScoreItem) -> list[FieldError]:
+def item_errors(index: int, item: ScoreItem, max_id_chars: int) -> list[FieldError]:
     """Every problem of one item (empty when it is valid)."""
     errors = []
+    if item.id is not None and len(item.id) > max_id_chars:
+        errors.append(
+            FieldError(
+                index,
+                ("id",),
+                f"id has {len(item.id)} characters; the limit is {max_id_chars} "
+                "(REWARD_MAX_ID_CHARS)",
+            )
+        )
     if item.answer_type not in registry.names():
         errors.append(
             FieldError(
@@ -145,14 +161,19 @@ def item_errors(index: int, item: ScoreItem) -> list[FieldError]:
     return errors
 
 
-def check_items(items: Sequence[ScoreItem]) -> list[FieldError]:
+def check_items(items: Sequence[ScoreItem], settings: Settings | None = None) -> list[FieldError]:
     """Every problem of every item, in item order (empty when all are valid)."""
-    return [error for index, item in enumerate(items) for error in item_errors(index, item)]
+    max_id_chars = (settings or Settings()).max_id_chars
+    return [
+        error
+        for index, item in enumerate(items)
+        for error in item_errors(index, item, max_id_chars)
+    ]
 
 
 def validate_items(items: Sequence[ScoreItem], settings: Settings) -> None:
     """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored."""
     check_limits(items, settings)
-    errors = check_items(items)
+    errors = check_items(items, settings)
     if errors:
         raise RequestInvalid(errors)

@@ -1,28 +1,35 @@
 """The FastAPI app: thin routes that translate HTTP to `reward_server.Engine` calls.
 
-Errors: a malformed request is a 422 whose `detail` names the item index and field
-(`loc: ["body", "items", 3, "response"]`) and whose `message` says it in one line; a
-request over the limits is a 413. Model output never causes an HTTP error: it gets a
-per-item `status`.
+Errors have one shape: `{"message": one line}`, plus for a 422 `detail`, a list of
+`{"loc", "msg", "type"}` naming the item index and field (`["body", "items", 3,
+"response"]`). Every malformed body is a 422, whatever failed: the JSON syntax, its
+encoding, its nesting or a number too long to read. A request over the limits is a 413;
+a body over `REWARD_MAX_BODY_BYTES` is refused as it streams in, before it is parsed.
+Model output never causes an HTTP error: it gets a per-item `status`.
 
 (No `from __future__ import annotations` here: FastAPI must read the annotation of the
 request model, which is built from the registry at runtime.)
 """
 
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 import reward_server
 from reward_server import registry
 from reward_server.engine import Engine
 from reward_server.settings import Settings
+from reward_server.types import valid_unicode
 from reward_server.validation import RequestInvalid, RequestTooLarge, loc_text, validate_items
+from services.http.limits import BodyLimit
 from services.http.schemas import ScoreResponse, request_models
 
 log = logging.getLogger(__name__)
@@ -30,6 +37,42 @@ log = logging.getLogger(__name__)
 
 def _loc_text(loc: tuple[Any, ...] | list[Any]) -> str:
     return loc_text([p for p in loc if p != "body"])
+
+
+def _clean(value: Any) -> Any:
+    """Strings of an error's location or message made encodable (they can quote the client)."""
+    return valid_unicode(value) if isinstance(value, str) else value
+
+
+class _JSONBodyRequest(Request):
+    """A request whose JSON body fails only with `json.JSONDecodeError`.
+
+    `json.loads` also raises RecursionError (deep nesting), UnicodeDecodeError (a body
+    that is not UTF-8) and ValueError (an integer of thousands of digits); FastAPI turns
+    those into a bare 400, this into its 422 for invalid JSON.
+    """
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = json.loads(body)
+            except json.JSONDecodeError:
+                raise
+            except (RecursionError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                raise json.JSONDecodeError(reason, "", 0) from None
+        return self._json
+
+
+class _JSONBodyRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def parse_safely(request: Request) -> Response:
+            return await handler(_JSONBodyRequest(request.scope, request.receive))
+
+        return parse_safely
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -50,17 +93,31 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         description="Rule-based rewards for RL post-training of vision-language models.",
         lifespan=lifespan,
     )
+    app.router.route_class = _JSONBodyRoute
+    app.add_middleware(BodyLimit, max_bytes=settings.body_limit_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
         message = f"{_loc_text(first['loc'])}: {first['msg']}"
+        if first.get("type") == "json_invalid":
+            reason = first.get("ctx", {}).get("error", "")
+            message = f"the request body is not valid JSON: {reason}"
         detail = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e.get("type", "value_error")}
+            {"loc": [_clean(p) for p in e["loc"]], "msg": _clean(e["msg"]),
+             "type": e.get("type", "value_error")}
             for e in errors
         ]
-        return JSONResponse(status_code=422, content={"message": message, "detail": detail})
+        return JSONResponse(
+            status_code=422, content={"message": _clean(message), "detail": detail}
+        )
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code, content={"message": str(exc.detail)}, headers=exc.headers
+        )
 
     @app.exception_handler(RequestInvalid)
     async def on_invalid_items(_: Request, exc: RequestInvalid) -> JSONResponse:

@@ -39,6 +39,27 @@ class Settings(BaseSettings):
         "Default: REWARD_MAX_ITEMS x 16 KiB plus room for one item whose response and answer "
         "are at REWARD_MAX_RESPONSE_CHARS, written as JSON escapes (12 bytes a character).",
     )
+    max_connections: int = Field(
+        512,
+        ge=1,
+        description="Open HTTP connections served at once; one more is answered 503 and "
+        "closed at once (kept under the open-file limit at start-up).",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A connection whose request line and headers have not all arrived this "
+        "long after it opened (or after its previous response) is closed.",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="A request whose body has not all arrived this long after its headers "
+        "is dropped and its connection closed.",
+    )
     cache_size: int = Field(
         100_000, ge=0, description="Verdicts kept in the in-process LRU cache (0 disables)."
     )

@@ -8,18 +8,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
+import resource
 from typing import Any
 
 from reward_server import registry
 from reward_server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _settings_table() -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         default: Any = "one per CPU core" if field.default_factory else field.default
+        if default is None:
+            default = "from the item limits"
         rows.append(f"| `REWARD_{name.upper()}` | `{default}` | {field.description} |")
     return "\n".join(rows)
 
@@ -49,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from services.http import build_app
+    from services.http.limits import guarded_protocol
 
     overrides = {
         key: value
@@ -63,8 +70,48 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(**overrides)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
-                log_level=args.log_level)
+    settings = _fit_open_file_limit(settings)
+    config = uvicorn.Config(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        http=guarded_protocol(settings),
+        timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]
+        backlog=min(2048, settings.max_connections),
+    )
+    asyncio.run(_serve(uvicorn.Server(config)))
+
+
+async def _serve(server: Any) -> None:
+    from services.http.limits import log_resource_exhaustion
+
+    log_resource_exhaustion(asyncio.get_running_loop())
+    await server.serve()
+
+
+# Descriptors kept for everything but client connections: the worker pool's pipes,
+# Chromium's, log files, the listening socket.
+_RESERVED_FILES = 256
+
+
+def _fit_open_file_limit(settings: Settings) -> Settings:
+    """Raise the soft open-file limit to the hard one, and keep `max_connections` under it
+    (a connection is a descriptor: past the limit, accept fails for everyone)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+    room = max(1, soft - _RESERVED_FILES)
+    if settings.max_connections <= room:
+        return settings
+    log.warning("REWARD_MAX_CONNECTIONS=%d does not fit the open-file limit %d: using %d",
+                settings.max_connections, soft, room)
+    return settings.model_copy(update={"max_connections": room})
 
 
 if __name__ == "__main__":

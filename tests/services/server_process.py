@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,14 +24,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str] | None = None, startup_s: float = 60.0) -> Iterator[str]:
-    """Yield the base URL of a freshly started server; terminate it afterwards."""
+def running_server(
+    env: dict[str, str] | None = None,
+    startup_s: float = 60.0,
+    log_path: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[str]:
+    """Yield the base URL of a freshly started server; terminate it afterwards.
+
+    `log_path` receives the server's stderr (its log); `preexec_fn` runs in the child
+    before it starts (to set resource limits).
+    """
     port = free_port()
+    log_file = open(log_path, "wb") if log_path is not None else None  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "serve", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stderr=log_file,
+        preexec_fn=preexec_fn,  # noqa: PLW1509 - only resource limits, set by tests
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -55,3 +67,5 @@ def running_server(env: dict[str, str] | None = None, startup_s: float = 60.0) -
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if log_file is not None:
+            log_file.close()

@@ -1,0 +1,77 @@
+"""Extraction time against answer length, for every answer type, on hostile text.
+
+`extract` runs in the server process, outside the workers' timeout, so it must be linear
+in the response length. For each answer type and each length this times `extract` on
+several shapes of hostile text (number words, long digit runs, unclosed tags, brackets,
+mixed markup), with strict and lenient tags, and prints the worst case. A linear
+extractor shows a time ratio close to the length ratio between rows.
+
+    python bench/extraction.py [--lengths 10000,100000,1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from reward_server import registry
+from reward_server.types import ItemContext
+
+# Each shape: a unit repeated to the wanted length, placed inside an answer block.
+SHAPES: dict[str, str] = {
+    "number words": "one hundred and twenty ",
+    "scale words": "hundred thousand million dozen ",
+    "digits": "1234567890",
+    "digit groups": "1,000,",
+    "unclosed tags": "<answer><think>",
+    "brackets": "[0.1, 0.2, ([{",
+    "boxed": "\\boxed{\\frac{1}{",
+    "letters": "A or B, (C) D. ",
+    "markup": "<svg><html><!DOCTYPE html>```\n",
+    "yes/no": "yes no not true ",
+    "spaces": " \t\n",
+}
+
+
+def hostile(shape: str, length: int) -> str:
+    unit = SHAPES[shape]
+    body = (unit * (length // len(unit) + 1))[:length]
+    return f"<think>{body}</think><answer>{body}</answer>"
+
+
+def time_extract(extract: Callable[..., object], response: str, options: object) -> float:
+    context = ItemContext(prompt_type="cot", choices=("a", "b", "c", "d"))
+    start = time.perf_counter()
+    extract(response, options, context)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lengths", default="10000,100000,1000000")
+    args = parser.parse_args()
+    lengths = [int(x) for x in args.lengths.split(",")]
+
+    print("| answer_type | " + " | ".join(f"{n:,} chars ms" for n in lengths)
+          + " | ratio last/first | slowest shape |")
+    print("| --- | " + " | ".join("---:" for _ in lengths) + " | ---: | --- |")
+    for name in registry.names():
+        extract = registry.get(name).load().extract
+        worst: list[tuple[float, str]] = []
+        for length in lengths:
+            slowest = (0.0, "")
+            for strict in (True, False):
+                options = registry.build_options(name, {"strict_tags": strict})
+                for shape in SHAPES:
+                    seconds = time_extract(extract, hostile(shape, length), options)
+                    slowest = max(slowest, (seconds, shape))
+            worst.append(slowest)
+        ratio = worst[-1][0] / max(worst[0][0], 1e-9)
+        cells = " | ".join(f"{seconds * 1000:,.1f}" for seconds, _ in worst)
+        print(f"| `{name}` | {cells} | {ratio:,.0f} | {worst[-1][1]} |")
+    print(f"\nlength ratio last/first: {lengths[-1] / lengths[0]:,.0f}")
+
+
+if __name__ == "__main__":
+    main()

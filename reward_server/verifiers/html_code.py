@@ -78,7 +78,7 @@ class Options(BaseOptions):
     render_timeout_s: float = option(  # type: ignore[assignment]
         2.0, "Limit for loading a page and, separately, for capturing it; beyond: `timeout`.",
         gt=0.0,
-        le=60.0,
+        le=600.0,
     )
     visual_weight: float = option(0.45, "Weight of the screenshot similarity.", ge=0.0, le=100.0)  # type: ignore[assignment]
     text_weight: float = option(0.45, "Weight of the visible-text similarity.", ge=0.0, le=100.0)  # type: ignore[assignment]

@@ -86,6 +86,10 @@ LAUNCH_ARGS: tuple[str, ...] = (
     # `<-loopback>` removes the implicit bypass, so localhost goes to the dead proxy too.
     "--proxy-bypass-list=<-loopback>",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    # A page's JavaScript heap: a memory bomb crashes its renderer (a render error) long
+    # before the worker's memory cap (reward_server.memory) has to kill the worker.
+    "--js-flags=--max-old-space-size=512",
+    "--renderer-process-limit=2",
 )
 
 # Largest screenshot (pixels) settings may ask for: 48 MB of RGB, whatever a request says.

@@ -10,6 +10,9 @@ Contract
   once: across the batch, across concurrent batches (in-flight table), and across time
   (the verdict cache). Results repeat the verdict with `cached: true`.
 - Results come back in request order, one per item, always the same shape.
+- Each worker, with every process it starts (Chromium), is capped at
+  `REWARD_WORKER_MEMORY_MB` (`reward_server.memory`): an item that needs more is killed
+  with its worker and gets `error`.
 
 The sandbox covers time and crashes, not hostile system access: verifiers must not
 execute model output (none here does; rendering code blocks network and file access
@@ -34,6 +37,7 @@ from pebble import ProcessExpired, ProcessPool
 from reward_server import registry
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
+from reward_server.memory import MEMORY_EXIT_CODE, cap_worker_memory
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, ScoreItem, ScoreResult, Verdict, canonical_json
 
@@ -44,12 +48,14 @@ _Futures = dict[str, concurrent.futures.Future[Verdict]]
 SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 
 
-def _preload(modules: tuple[str, ...]) -> None:
-    """Worker initializer: import the verifier modules once, not on the first item.
+def _preload(modules: tuple[str, ...], memory_mb: int) -> None:
+    """Worker initializer: cap the worker's memory (`reward_server.memory`), then import
+    the verifier modules once, not on the first item.
 
     A module that fails to import must not take the pool down (pebble expires every
     worker whose initializer raises): its items will report the import error instead.
     """
+    cap_worker_memory(memory_mb)
     for module in modules:
         try:
             importlib.import_module(module)
@@ -94,7 +100,9 @@ class Engine:
     def _new_pool(self) -> ProcessPool:
         modules = tuple(sorted({registry.get(name).module for name in registry.names()}))
         return ProcessPool(
-            max_workers=self.settings.workers, initializer=_preload, initargs=(modules,)
+            max_workers=self.settings.workers,
+            initializer=_preload,
+            initargs=(modules, self.settings.worker_memory_mb),
         )
 
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
@@ -269,6 +277,9 @@ def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:
     except TimeoutError:
         return Verdict(0.0, status="timeout", message="verifier exceeded the item timeout")
     except ProcessExpired as exc:
+        if exc.exitcode == MEMORY_EXIT_CODE:
+            return Verdict(0.0, status="error", message="verification exceeded the worker "
+                           "memory cap (REWARD_WORKER_MEMORY_MB); the worker was killed")
         return Verdict(0.0, status="error", message=f"verifier worker died: {exc}")
     except concurrent.futures.CancelledError:
         return Verdict(0.0, status="error", message="verification was cancelled")

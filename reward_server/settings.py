@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     item_timeout_s: float = Field(
         5.0, gt=0, description="Hard limit per item; an overrunning worker is killed."
     )
+    worker_memory_mb: int = Field(
+        2048,
+        ge=256,
+        description="Memory cap of each verifier worker with every process it starts "
+        "(Chromium): private resident memory, checked every 0.1 s; past it the worker is "
+        "killed and its item gets `error`.",
+    )
     max_items: int = Field(4096, ge=1, description="Most items in one request (else 413).")
     max_response_chars: int = Field(
         1_000_000, ge=1, description="Longest `response` or `answer` text accepted (else 413)."

@@ -4,6 +4,8 @@
     crash             kills its own worker process
     raise...          raises, quoting the answer
     nan-score         scores NaN
+    alloc:<MiB>       allocates that much in the worker, then scores 1
+    children-alloc:<n>:<MiB>  starts n child processes that each allocate that much, wait
     inf-component     scores 1 with an infinite component
     anything else     1.0 when it equals the reference, else 0.0
 """
@@ -11,6 +13,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +42,16 @@ def compare(extracted: str, reference: Any, options: Options, context: ItemConte
         os._exit(3)
     if extracted.startswith("raise"):
         raise RuntimeError(f"deliberate failure: {extracted}")
+    if extracted.startswith("alloc:"):
+        block = bytearray(int(extracted.split(":", 1)[1]) * 2**20)
+        return Verdict(1.0, {"allocated": float(len(block))})
+    if extracted.startswith("children-alloc:"):
+        count, mib = (int(x) for x in extracted.split(":")[1:])
+        code = f"import time; b = bytearray({mib} * 2**20); time.sleep(30)"
+        children = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+        for child in children:
+            child.wait()
+        return Verdict(1.0, {"allocated": 0.0})
     if extracted == "nan-score":
         return Verdict(float("nan"), {"match": 0.0})
     if extracted == "inf-component":

@@ -1,0 +1,92 @@
+"""A memory cap for each verifier worker process and everything it starts.
+
+`cap_worker_memory(limit_mb)` runs in a worker process (the engine's pool initializer):
+
+- It sets the worker's `RLIMIT_DATA` (heap and other private writable memory) to the
+  cap, which every process it starts inherits (Playwright's driver, each Chromium
+  process): an allocation past it fails, a Python verifier gets `MemoryError` (its item
+  an `error`), a Chromium renderer crashes (its render an error).
+- Per-process limits do not bound a tree of processes, so a watchdog thread sums the
+  private resident memory (`RssAnon`) of the worker and its descendants every
+  `WATCH_INTERVAL_S`; over the cap, it kills the descendants and the worker itself with
+  exit code `MEMORY_EXIT_CODE`. The engine reports that item as over the memory limit and
+  replaces the worker.
+
+The bound per worker is therefore the cap plus what can be allocated in one watch
+interval. Linux only (it reads `/proc`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import signal
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# A worker killed by its watchdog exits with this code, which the engine reports.
+MEMORY_EXIT_CODE = 86
+WATCH_INTERVAL_S = 0.1
+
+
+def cap_worker_memory(limit_mb: int) -> None:
+    """Cap this process and its descendants at `limit_mb` MiB (see the module docstring)."""
+    limit = limit_mb * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    watchdog = threading.Thread(
+        target=_watch, args=(os.getpid(), limit_mb * 1024), name="memory-watchdog", daemon=True
+    )
+    watchdog.start()
+
+
+def tree_private_kib(root: int) -> tuple[int, list[int]]:
+    """The summed `RssAnon` (KiB) of `root` and its descendants, and the descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(b")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    descendants, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            descendants.append(child)
+            stack.append(child)
+    return sum(_private_kib(pid) for pid in [root, *descendants]), descendants
+
+
+def _private_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _watch(root: int, limit_kib: int) -> None:
+    while True:
+        time.sleep(WATCH_INTERVAL_S)
+        used, descendants = tree_private_kib(root)
+        if used <= limit_kib:
+            continue
+        log.error("worker %d and its %d child processes use %d MiB, over the cap of %d MiB "
+                  "(REWARD_WORKER_MEMORY_MB): killing them", root, len(descendants),
+                  used // 1024, limit_kib // 1024)
+        for pid in reversed(descendants):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os._exit(MEMORY_EXIT_CODE)

@@ -11,8 +11,13 @@ import asyncio
 import errno
 import json
 import logging
+import os
 import resource
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +26,7 @@ import httpx
 import pytest
 
 from services.http.limits import log_resource_exhaustion
-from tests.services.server_process import running_server
+from tests.services.server_process import ROOT, free_port, running_server
 
 LIMITS = {
     "REWARD_WORKERS": "1",
@@ -174,3 +179,77 @@ def test_exhausted_descriptors_are_logged_once_per_interval(
         asyncio.run(flood())
     lines = [r for r in caplog.records if "out of system resources" in r.getMessage()]
     assert len(lines) == 1 and "EMFILE" in lines[0].getMessage()
+
+
+# -- what held under probing, kept --------------------------------------------------------
+
+
+def test_sigterm_drains_the_requests_in_flight() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "REWARD_WORKERS": "1",
+                          "REWARD_ITEM_TIMEOUT_S": "30"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert time.monotonic() < deadline, "server did not start"
+        # A page that keeps its worker busy for 1.5 s (plus Chromium's start).
+        busy = "<script>const t = Date.now(); while (Date.now() - t < 1500) {}</script><p>x</p>"
+        item = {"answer_type": "html-code", "response": f"<answer>{busy}</answer>",
+                "answer": "<p>x</p>", "options": {"javascript": True, "render_timeout_s": 10}}
+        answers: list[httpx.Response] = []
+        client = threading.Thread(target=lambda: answers.append(
+            httpx.post(url + "/score", json={"items": [item]}, timeout=30)))
+        client.start()
+        deadline = time.monotonic() + 20
+        while httpx.get(url + "/health", timeout=5).json()["inflight"] == 0:
+            assert time.monotonic() < deadline, "the request never reached a worker"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        client.join(30)
+        assert answers and answers[0].status_code == 200
+        assert answers[0].json()["results"][0]["status"] == "ok"
+        # uvicorn re-raises the signal it deferred: "killed by SIGTERM" after the drain.
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_concurrent_clients_get_no_errors(server: str) -> None:
+    """8 clients for 3 s, batches of 64 items: every request a 200, every item scored."""
+    errors: list[str] = []
+    scored = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + 3.0
+
+    def client(seed: int) -> None:
+        items = [{**ITEM, "response": f"<answer>{(seed + i) % 5}</answer>"} for i in range(64)]
+        with httpx.Client(timeout=30) as http:
+            while time.monotonic() < stop:
+                response = http.post(server + "/score", json={"items": items})
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code} {response.text[:100]}")
+                    continue
+                statuses = {r["status"] for r in response.json()["results"]}
+                with lock:
+                    scored[0] += len(items)
+                if statuses != {"ok"}:
+                    errors.append(str(statuses))
+
+    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and scored[0] >= 8 * 64

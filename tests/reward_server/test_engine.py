@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from reward_server.cache import LRUVerdictCache
+from reward_server.cache import LRUVerdictCache, verdict_key
 from reward_server.engine import Engine
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, Verdict
@@ -122,3 +122,15 @@ def test_engine_without_cache_recomputes(fake_answer_type: str) -> None:
     with Engine(Settings(workers=1, cache_size=0)) as eng:
         eng.score_sync([item("3", "3")])
         assert eng.score_sync([item("3", "3")])[0].cached is False
+
+
+def test_cache_stays_bounded_under_150k_distinct_items(fake_answer_type: str) -> None:
+    cache = LRUVerdictCache(1000)
+    for i in range(150_000):
+        cache.put(verdict_key("test-fake", str(i), "7", "{}", "null"), Verdict(1.0))
+    assert cache.stats()["size"] == 1000
+    with Engine(Settings(workers=2, item_timeout_s=5.0, cache_size=300)) as small:
+        items = [ScoreItem("test-fake", f"<answer>{i}</answer>", "7") for i in range(3000)]
+        results = small.score_sync(items)
+        assert len(results) == 3000 and {r.status for r in results} == {"ok"}
+        assert small.health()["cache"]["size"] == 300

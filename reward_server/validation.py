@@ -2,9 +2,12 @@
 
 A transport (HTTP, gRPC) turns its wire form into `ScoreItem`s, reporting its own type
 errors (a missing field, a number where text belongs); everything else a request can get
-wrong is checked here, once: the size limits, the answer type against the registry, the
-options against the verifier's `Options`, the shape of the reference. Problems are raised
-as typed errors that each transport maps to its own codes:
+wrong is checked here, once: the size limits, the length of the `id`, the answer type
+against the registry, the options against the verifier's `Options` (numbers finite and
+inside their bounds, see `registry.build_options`), the shape of the reference. The byte
+size of the whole request is the transport's to bound as it arrives
+(`Settings.body_limit_bytes`: HTTP counts body bytes, gRPC sets its message size limit).
+Problems are raised as typed errors that each transport maps to its own codes:
 
 - `RequestTooLarge`: the request exceeds a limit of the settings (HTTP 413, gRPC
   `RESOURCE_EXHAUSTED`); the whole request is refused, whatever `invalid` mode is asked.

@@ -10,7 +10,9 @@
   private resident memory (`RssAnon`) of the worker and its descendants every
   `WATCH_INTERVAL_S`; over the cap, it kills the descendants and the worker itself with
   exit code `MEMORY_EXIT_CODE`. The engine reports that item as over the memory limit and
-  replaces the worker.
+  replaces the worker. Finding the descendants means reading every process's `stat`
+  (about 50 ms for 300 processes here), so the tree is rescanned every `RESCAN_S`; a
+  process started in between is held by its own `RLIMIT_DATA` until then.
 
 The bound per worker is therefore the cap plus what can be allocated in one watch
 interval. Linux only (it reads `/proc`).
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 # A worker killed by its watchdog exits with this code, which the engine reports.
 MEMORY_EXIT_CODE = 86
 WATCH_INTERVAL_S = 0.1
+RESCAN_S = 2.0
 
 
 def cap_worker_memory(limit_mb: int) -> None:
@@ -48,6 +51,12 @@ def cap_worker_memory(limit_mb: int) -> None:
 
 def tree_private_kib(root: int) -> tuple[int, list[int]]:
     """The summed `RssAnon` (KiB) of `root` and its descendants, and the descendants."""
+    descendants = descendants_of(root)
+    return sum(_private_kib(pid) for pid in [root, *descendants]), descendants
+
+
+def descendants_of(root: int) -> list[int]:
+    """The process ids below `root`, parents before children."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -62,7 +71,7 @@ def tree_private_kib(root: int) -> tuple[int, list[int]]:
         for child in children.get(stack.pop(), ()):
             descendants.append(child)
             stack.append(child)
-    return sum(_private_kib(pid) for pid in [root, *descendants]), descendants
+    return descendants
 
 
 def _private_kib(pid: int) -> int:
@@ -76,9 +85,18 @@ def _private_kib(pid: int) -> int:
 
 
 def _watch(root: int, limit_kib: int) -> None:
+    descendants: list[int] = []
+    scanned = -RESCAN_S
     while True:
         time.sleep(WATCH_INTERVAL_S)
-        used, descendants = tree_private_kib(root)
+        if time.monotonic() - scanned >= RESCAN_S:
+            descendants, scanned = descendants_of(root), time.monotonic()
+        used = sum(_private_kib(pid) for pid in [root, *descendants])
+        if used <= limit_kib:
+            continue
+        # Recount on a fresh scan before killing: a pid of the last scan may be reused.
+        descendants = descendants_of(root)
+        used = sum(_private_kib(pid) for pid in [root, *descendants])
         if used <= limit_kib:
             continue
         log.error("worker %d and its %d child processes use %d MiB, over the cap of %d MiB "

@@ -90,13 +90,22 @@ def loc_text(loc: Sequence[Any]) -> str:
     return text or "request"
 
 
-def check_limits(items: Sequence[ScoreItem], settings: Settings) -> None:
-    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit."""
-    if len(items) > settings.max_items:
+def check_item_count(count: int, settings: Settings) -> None:
+    """Raise `RequestTooLarge` when `count` items are more than one request may hold.
+
+    A transport calls this as soon as it knows the count, before checking each item's
+    types: a body of a million malformed items must not cost a million error reports.
+    """
+    if count > settings.max_items:
         raise RequestTooLarge(
-            f"{len(items)} items in one request; the limit is {settings.max_items} "
+            f"{count} items in one request; the limit is {settings.max_items} "
             "(REWARD_MAX_ITEMS): split the batch"
         )
+
+
+def check_limits(items: Sequence[ScoreItem], settings: Settings) -> None:
+    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit."""
+    check_item_count(len(items), settings)
     limit = settings.max_response_chars
     for index, item in enumerate(items):
         if len(item.response) > limit:

@@ -28,11 +28,20 @@ from reward_server import registry
 from reward_server.engine import Engine
 from reward_server.settings import Settings
 from reward_server.types import valid_unicode
-from reward_server.validation import RequestInvalid, RequestTooLarge, loc_text, validate_items
+from reward_server.validation import (
+    RequestInvalid,
+    RequestTooLarge,
+    check_item_count,
+    loc_text,
+    validate_items,
+)
 from services.http.limits import BodyLimit
 from services.http.schemas import ScoreResponse, request_models
 
 log = logging.getLogger(__name__)
+
+# A 422 lists this many wrong fields at most (its message counts them all).
+MAX_REPORTED_ERRORS = 100
 
 
 def _loc_text(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -66,11 +75,24 @@ class _JSONBodyRequest(Request):
 
 
 class _JSONBodyRoute(APIRoute):
+    """Routes whose JSON body is parsed by `_JSONBodyRequest`, and whose item count is
+    checked before FastAPI checks each item (see `check_item_count`)."""
+
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
 
         async def parse_safely(request: Request) -> Response:
-            return await handler(_JSONBodyRequest(request.scope, request.receive))
+            request = _JSONBodyRequest(request.scope, request.receive)
+            try:
+                body = await request.json()  # kept: FastAPI reads the same parsed body
+            except json.JSONDecodeError:
+                pass  # FastAPI answers it (422)
+            else:
+                if isinstance(body, dict) and isinstance(body.get("items"), list):
+                    check_item_count(len(body["items"]), request.app.state.settings)
+            return await handler(request)
 
         return parse_safely
 
@@ -94,6 +116,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.router.route_class = _JSONBodyRoute
+    app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.body_limit_bytes)
 
     @app.exception_handler(RequestValidationError)
@@ -104,10 +127,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         if first.get("type") == "json_invalid":
             reason = first.get("ctx", {}).get("error", "")
             message = f"the request body is not valid JSON: {reason}"
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more)"
         detail = [
             {"loc": [_clean(p) for p in e["loc"]], "msg": _clean(e["msg"]),
              "type": e.get("type", "value_error")}
-            for e in errors
+            for e in errors[:MAX_REPORTED_ERRORS]
         ]
         return JSONResponse(
             status_code=422, content={"message": _clean(message), "detail": detail}
@@ -123,7 +148,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     async def on_invalid_items(_: Request, exc: RequestInvalid) -> JSONResponse:
         detail = [
             {"loc": ["body", *e.loc], "msg": e.message, "type": "value_error"}
-            for e in exc.errors
+            for e in exc.errors[:MAX_REPORTED_ERRORS]
         ]
         return JSONResponse(status_code=422, content={"message": exc.message, "detail": detail})
 

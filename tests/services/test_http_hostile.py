@@ -180,3 +180,20 @@ def test_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
 def test_unknown_route_has_the_same_error_shape(client: TestClient) -> None:
     response = client.get("/nowhere")
     assert response.status_code == 404 and isinstance(response.json()["message"], str)
+
+
+def test_a_hundred_thousand_malformed_items_are_refused_by_count_first(
+    client: TestClient,
+) -> None:
+    body = json.dumps({"items": [0] * 90_000})  # 270 KB: under the body limit
+    assert len(body) < BODY_LIMIT
+    status, payload = post_json_text(client, body)
+    assert_one_error_shape(status, payload, code=413)
+    assert "REWARD_MAX_ITEMS" in payload["message"]
+
+
+def test_a_422_lists_at_most_a_hundred_fields_and_counts_the_rest(client: TestClient) -> None:
+    status, payload = post_json_text(client, json.dumps({"items": [{}] * 50}))
+    assert_one_error_shape(status, payload)
+    assert len(payload["detail"]) == 100
+    assert "(and 149 more)" in payload["message"]

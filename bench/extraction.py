@@ -19,8 +19,11 @@ from collections.abc import Callable
 from reward_server import registry
 from reward_server.types import ItemContext
 
-# Each shape: a unit repeated to the wanted length, placed inside an answer block.
-SHAPES: dict[str, str] = {
+# Each shape: an opening, then a unit repeated to the wanted length, placed inside an
+# answer block (and a think block).
+SHAPES: dict[str, str | tuple[str, str]] = {
+    "answer then dots": ("Yes", "."),
+    "letter then marks": ("B) ", "!?;:"),
     "number words": "one hundred and twenty ",
     "scale words": "hundred thousand million dozen ",
     "digits": "1234567890",
@@ -36,8 +39,9 @@ SHAPES: dict[str, str] = {
 
 
 def hostile(shape: str, length: int) -> str:
-    unit = SHAPES[shape]
-    body = (unit * (length // len(unit) + 1))[:length]
+    """A response of about `length` characters of the shape, in both blocks."""
+    opening, unit = ("", SHAPES[shape]) if isinstance(SHAPES[shape], str) else SHAPES[shape]
+    body = opening + (unit * (length // len(unit) + 1))[:length]
     return f"<think>{body}</think><answer>{body}</answer>"
 
 

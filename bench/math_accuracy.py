@@ -1,6 +1,6 @@
 """Accuracy and throughput of the `math-expressions` verifier against Math-Verify alone.
 
-Run: `python bench/math_accuracy.py [--corpus tests/data/math_equivalence.jsonl]`
+Run: `python bench/math_accuracy.py [--corpus reward_server/known_answers/math_equivalence.jsonl]`
 
 Part 1, on the labelled corpus (one process, one item at a time, no cache):
 - ours: `extract` + `compare` of reward_server.verifiers.math_expressions;
@@ -16,8 +16,8 @@ with the verdict dedup the engine does, and through `Engine` with one worker (th
 service path: extraction, cache, process pool). Items/s and the ratio to Math-Verify,
 measured in one run.
 
-A row's `response` is what the model wrote inside its answer block, unless the row has
-`"completion": true`, in which case it is the whole completion.
+The corpus is a known-answers file (`reward_server.known_answers`): a row's `response` is
+the whole completion and `expected` is 1 for an equivalent pair, 0 for a non-equivalent one.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reward_server import known_answers  # noqa: E402
 from reward_server.extraction import last_tag_content  # noqa: E402
 from reward_server.types import ItemContext, ScoreItem  # noqa: E402
 from reward_server.verifiers import math_expressions  # noqa: E402
@@ -53,15 +54,8 @@ class Case:
 
 
 def load_corpus(path: Path) -> list[Case]:
-    cases = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        completion = row["response"] if row.get("completion") else (
-            f"<answer>{row['response']}</answer>")
-        cases.append(Case(row["gold"], completion, bool(row["equivalent"]), row["source"]))
-    return cases
+    return [Case(row.answer, row.response, row.expected == 1.0, row.source)
+            for row in known_answers.load([ANSWER_TYPE], files=[path])]
 
 
 # -- the three graders ------------------------------------------------------------------
@@ -215,7 +209,7 @@ def print_throughput(timings: dict[str, list[float]], items: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default_corpus = Path(__file__).resolve().parents[1] / "tests/data/math_equivalence.jsonl"
+    default_corpus = known_answers.PACKAGE_DIR / "math_equivalence.jsonl"
     parser.add_argument("--corpus", type=Path, default=default_corpus)
     parser.add_argument("--runs", type=int, default=3, help="timed runs of the GRPO batch")
     parser.add_argument("--groups", type=int, default=96, help="problems in the GRPO batch")

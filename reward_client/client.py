@@ -1,11 +1,23 @@
-"""The HTTP client of the reward server: batched, async `POST /score`.
+"""The client of the reward server: batched, async scoring over HTTP or gRPC.
 
-Items follow the service's contract (`{"items": [...]}` in, `{"results": [...]}` out, in
-request order; see the README). A large list is cut into requests of `batch_size` items
-sent concurrently (at most `max_concurrency` in flight). Each request has a timeout; a
-transport error, a timeout, a 429 or a 5xx is retried with exponential backoff and jitter
-(tenacity) before `RewardServerError` is raised. A 4xx other than 429 means our request is
-wrong, so it is raised at once as `RewardRequestError` with the server's explanation.
+`RewardClient(url)` speaks HTTP (`POST /score`) for an `http://` or `https://` URL and
+gRPC (`reward.v1.RewardService`, `reward_client.grpc`) for a `grpc://host:port` one, or
+as `transport=` says. Items and results are the same dicts either way (the service's
+contract, see the README). grpcio is imported only when gRPC is used.
+
+`score`/`ascore`: a large list is cut into requests of `batch_size` items sent
+concurrently (at most `max_concurrency` in flight); results come back in request order.
+Each request has a timeout; a transport error, a timeout, a 429 or 5xx (gRPC:
+UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, ABORTED) is retried with exponential
+backoff and jitter (tenacity) before `RewardServerError` is raised. A refusal (a 4xx
+other than 429; gRPC INVALID_ARGUMENT, RESOURCE_EXHAUSTED) means our request is wrong, so
+it is raised at once as `RewardRequestError` with the server's explanation.
+
+`stream`/`astream`: items are sent as an iterable yields them and results come back as
+they are ready, each with its `index` in the stream. Over gRPC that is one
+`ScoreStream` call, `per_message` items a message (results in completion order, those
+of one message together); over HTTP, consecutive items are sent in requests of
+`batch_size` (results per request, in order). Streams are not retried.
 
 Results come back as the server's dicts. Items the server could not judge (status
 `timeout` or `error`) are NOT rewards of 0: `is_scored` tells them apart, the client logs
@@ -15,10 +27,12 @@ them, and the trainer leaves them out of the advantages.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import (
@@ -30,11 +44,16 @@ from tenacity import (
 )
 from tqdm.auto import tqdm
 
+if TYPE_CHECKING:
+    from types import TracebackType
+
 log = logging.getLogger(__name__)
+
+Transport = Literal["auto", "http", "grpc"]
 
 # Faults of the service, not of the response: such items carry no reward signal.
 # Every other status (`ok`, `no_answer`, `rejected`, ...) is a real, scored reward.
-UNSCORED_STATUSES = frozenset({"timeout", "error"})
+UNSCORED_STATUSES = frozenset({"timeout", "error", "invalid"})
 
 
 class RewardServerError(RuntimeError):
@@ -45,8 +64,32 @@ class RewardRequestError(ValueError):
     """The server refused the request (4xx): a bug in the items, not a passing fault."""
 
 
-class _Retryable(Exception):
-    """A response worth retrying (429 or 5xx)."""
+class Retryable(Exception):  # noqa: N818 - what the client does with it
+    """A transport's answer worth retrying (HTTP 429 or 5xx, gRPC UNAVAILABLE, ...)."""
+
+
+class Connection(Protocol):
+    """What a transport offers `RewardClient`: one open connection to the service."""
+
+    async def __aenter__(self) -> Connection: ...
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def score(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One request's results, in order; raises `Retryable` or `RewardRequestError`."""
+        ...
+
+    async def health(self) -> dict[str, Any]: ...
+
+    async def answer_types(self) -> list[dict[str, Any]]: ...
+
+    def stream(
+        self, items: AsyncIterable[dict[str, Any]], per_message: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Results of the items, each with its `index`, as they are ready."""
+        ...
 
 
 def is_scored(result: dict[str, Any]) -> bool:
@@ -55,14 +98,42 @@ def is_scored(result: dict[str, Any]) -> bool:
 
 
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _Retryable | httpx.TransportError)
+    return isinstance(exc, Retryable | httpx.TransportError)
+
+
+def pick_transport(url: str, transport: Transport = "auto") -> tuple[str, str]:
+    """(`"http"` or `"grpc"`, the address): `grpc://host:port` is gRPC, `http(s)://` HTTP.
+
+    With `transport="grpc"` the URL may also be `host:port` or `http://host:port`.
+    """
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if transport == "auto":
+        transport = "grpc" if scheme == "grpc" else "http"
+    if transport == "http":
+        if scheme == "grpc":
+            raise ValueError(f"{url!r} is a gRPC URL; use http:// for transport='http'")
+        return "http", url.rstrip("/")
+    if transport != "grpc":
+        raise ValueError(f"transport must be 'auto', 'http' or 'grpc', not {transport!r}")
+    target = urlsplit(url).netloc if scheme else url
+    if not target or "/" in target.strip("/"):
+        raise ValueError(f"a gRPC address is grpc://host:port, not {url!r}")
+    return "grpc", target.strip("/")
 
 
 class RewardClient:
+    """Scores items on a reward server, over HTTP or gRPC (see the module docstring).
+
+    `base_url`: `http://host:8000` or `grpc://host:50051`. `transport`: `"auto"` (by its
+    scheme), `"http"` or `"grpc"`. `timeout_s` bounds each request (a gRPC deadline);
+    `http_transport` replaces httpx's (tests use `httpx.MockTransport`).
+    """
+
     def __init__(
         self,
         base_url: str,
         *,
+        transport: Transport = "auto",
         timeout_s: float = 300.0,
         batch_size: int = 512,
         max_concurrency: int = 4,
@@ -70,11 +141,11 @@ class RewardClient:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         progress: bool = False,
-        transport: httpx.AsyncBaseTransport | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if batch_size < 1 or max_concurrency < 1 or retries < 0:
             raise ValueError("batch_size and max_concurrency must be >= 1, retries >= 0")
-        self.base_url = base_url.rstrip("/")
+        self.transport, self.base_url = pick_transport(base_url, transport)
         self.timeout_s = timeout_s
         self.batch_size = batch_size
         self.max_concurrency = max_concurrency
@@ -82,7 +153,7 @@ class RewardClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.progress = progress
-        self._transport = transport
+        self._http_transport = http_transport
 
     # -- public, synchronous (the training loop is synchronous) --
 
@@ -90,14 +161,35 @@ class RewardClient:
         """Score `items`; results in the same order. Logs items the server could not judge."""
         return asyncio.run(self.ascore(items, desc=desc))
 
+    def stream(
+        self, items: Iterable[dict[str, Any]], per_message: int = 1
+    ) -> Iterator[dict[str, Any]]:
+        """Score items as `items` yields them; results (with `index`) as they are ready.
+
+        gRPC: `per_message` items go in each stream message and come back together (e.g.
+        a GRPO group); HTTP: requests of `batch_size` items.
+        """
+        if per_message < 1:
+            raise ValueError("per_message must be >= 1")
+        if self.transport == "grpc":
+            from reward_client.grpc import stream_sync
+
+            yield from stream_sync(self.base_url, items, per_message)
+            return
+        iterator, start = iter(items), 0
+        while chunk := list(itertools.islice(iterator, self.batch_size)):
+            for offset, result in enumerate(self.score(chunk)):
+                yield {**result, "index": start + offset}
+            start += len(chunk)
+
     def health(self) -> dict[str, Any]:
-        return asyncio.run(self._get("/health"))
+        """`{"status": "ok", ...}` when the server serves (HTTP adds the pool's state)."""
+        return asyncio.run(self._call("health", "GET /health", "Health.Check"))
 
     def answer_types(self) -> list[str]:
-        """Names the server serves (its `/answer-types`), to check data rows against."""
-        body = asyncio.run(self._get("/answer-types"))
-        rows = body.get("answer_types", body) if isinstance(body, dict) else body
-        return sorted(row["name"] if isinstance(row, dict) else str(row) for row in rows)
+        """Names the server serves (its registry), to check data rows against."""
+        rows = asyncio.run(self._call("answer_types", "GET /answer-types", "ListAnswerTypes"))
+        return sorted(row["name"] for row in rows)
 
     # -- async --
 
@@ -110,11 +202,11 @@ class RewardClient:
         chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
         limiter = asyncio.Semaphore(self.max_concurrency)
         bar = tqdm(total=len(items), desc=desc, unit="item", disable=not self.progress, leave=False)
-        async with self._client() as client:
+        async with self._connect() as conn:
 
             async def send(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 async with limiter:
-                    results = await self._post_with_retries(client, chunk)
+                    results = await self._score_with_retries(conn, chunk)
                 bar.update(len(chunk))
                 return results
 
@@ -125,6 +217,32 @@ class RewardClient:
         results = [result for part in parts for result in part]
         _log_unscored(results)
         return results
+
+    async def astream(
+        self,
+        items: AsyncIterable[dict[str, Any]] | Iterable[dict[str, Any]],
+        per_message: int = 1,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Async `stream`: results (with `index`) as they are ready."""
+        if per_message < 1:
+            raise ValueError("per_message must be >= 1")
+        source = items if isinstance(items, AsyncIterable) else _aiter(items)
+        async with self._connect() as conn:
+            try:
+                async for result in conn.stream(source, per_message):
+                    yield result
+            except (Retryable, httpx.TransportError) as exc:
+                raise RewardServerError(f"stream to {self.base_url} failed: {exc!r}") from exc
+
+    # -- internals --
+
+    def _connect(self) -> Connection:
+        if self.transport == "grpc":
+            from reward_client.grpc import GrpcConnection
+
+            return GrpcConnection(self.base_url, self.timeout_s)
+        return HttpConnection(self.base_url, self.timeout_s, self.max_concurrency,
+                              self.batch_size, self._http_transport)
 
     def _retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
@@ -137,56 +255,116 @@ class RewardClient:
             reraise=True,
         )
 
-    async def _post_with_retries(
-        self, client: httpx.AsyncClient, chunk: list[dict[str, Any]]
+    async def _score_with_retries(
+        self, conn: Connection, chunk: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         try:
-            return await self._retrying()(self._post, client, chunk)
-        except (_Retryable, httpx.TransportError) as exc:
+            results = await self._retrying()(conn.score, chunk)
+        except (Retryable, httpx.TransportError) as exc:
             raise RewardServerError(
-                f"POST {self.base_url}/score failed after {self.retries + 1} attempts: {exc!r}"
+                f"scoring on {self.base_url} failed after {self.retries + 1} attempts: {exc!r}"
             ) from exc
+        if len(results) != len(chunk):
+            raise RewardServerError(
+                f"{self.base_url} answered {len(results)} results for {len(chunk)} items"
+            )
+        return results
 
-    async def _post(
-        self, client: httpx.AsyncClient, chunk: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        response = await client.post("/score", json={"items": chunk})
+    async def _call(self, method: str, http_what: str, grpc_what: str) -> Any:
+        """Call `Connection.<method>()` with retries; errors name the request."""
+        if self.transport == "grpc":
+            what = f"{grpc_what} on grpc://{self.base_url}"
+        else:
+            verb, path = http_what.split(" ", 1)
+            what = f"{verb} {self.base_url}{path}"
+        async with self._connect() as conn:
+            try:
+                return await self._retrying()(getattr(conn, method))
+            except (Retryable, httpx.TransportError) as exc:
+                raise RewardServerError(
+                    f"{what} failed after {self.retries + 1} attempts: {exc!r}; "
+                    "is the reward server running?"
+                ) from exc
+
+
+class HttpConnection:
+    """The HTTP transport: `POST /score`, `GET /health`, `GET /answer-types` (httpx)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        max_connections: int,
+        batch_size: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.batch_size = batch_size
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+
+    async def __aenter__(self) -> HttpConnection:
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._client.__aexit__(kind, exc, tb)
+
+    async def score(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = await self._client.post("/score", json={"items": chunk})
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(f"HTTP {response.status_code}: {response.text[:300]}")
+            raise Retryable(f"HTTP {response.status_code}: {response.text[:300]}")
         if response.status_code >= 400:
             raise RewardRequestError(
                 f"/score refused the request (HTTP {response.status_code}): {response.text[:2000]}"
             )
         results = response.json().get("results")
-        if not isinstance(results, list) or len(results) != len(chunk):
-            got = len(results) if isinstance(results, list) else type(results).__name__
-            raise RewardServerError(f"/score answered {got} results for {len(chunk)} items")
+        if not isinstance(results, list):
+            raise RewardServerError(f"/score answered {type(results).__name__}, not results")
         return results
 
     async def _get(self, path: str) -> Any:
-        async def get(client: httpx.AsyncClient) -> Any:
-            response = await client.get(path)
-            if response.status_code == 429 or response.status_code >= 500:
-                raise _Retryable(f"HTTP {response.status_code}: {response.text[:300]}")
-            response.raise_for_status()
-            return response.json()
+        response = await self._client.get(path)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise Retryable(f"HTTP {response.status_code}: {response.text[:300]}")
+        response.raise_for_status()
+        return response.json()
 
-        async with self._client() as client:
-            try:
-                return await self._retrying()(get, client)
-            except (_Retryable, httpx.TransportError) as exc:
-                raise RewardServerError(
-                    f"GET {self.base_url}{path} failed after {self.retries + 1} attempts: "
-                    f"{exc!r}; is the reward server running?"
-                ) from exc
+    async def health(self) -> dict[str, Any]:
+        return dict(await self._get("/health"))
 
-    def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(self.timeout_s),
-            transport=self._transport,
-            limits=httpx.Limits(max_connections=self.max_concurrency),
-        )
+    async def answer_types(self) -> list[dict[str, Any]]:
+        body = await self._get("/answer-types")
+        rows = body.get("answer_types", body) if isinstance(body, dict) else body
+        return [row if isinstance(row, dict) else {"name": str(row)} for row in rows]
+
+    async def stream(
+        self, items: AsyncIterable[dict[str, Any]], per_message: int = 1
+    ) -> AsyncIterator[dict[str, Any]]:
+        """HTTP has no streams: consecutive items go in requests of `batch_size` (whatever
+        `per_message` says)."""
+        chunk: list[dict[str, Any]] = []
+        start = 0
+        async for item in items:
+            chunk.append(item)
+            if len(chunk) == self.batch_size:
+                for offset, result in enumerate(await self.score(chunk)):
+                    yield {**result, "index": start + offset}
+                start, chunk = start + len(chunk), []
+        if chunk:
+            for offset, result in enumerate(await self.score(chunk)):
+                yield {**result, "index": start + offset}
+
+
+async def _aiter(items: Iterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in items:
+        yield item
 
 
 def _log_retry(state: RetryCallState) -> None:

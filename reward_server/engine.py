@@ -13,15 +13,19 @@ Contract
 - Each worker, with every process it starts (Chromium), is capped at
   `REWARD_WORKER_MEMORY_MB` (`reward_server.memory`): an item that needs more is killed
   with its worker and gets `error`.
+- Cancelling `score` (a client gone, a deadline passed) drops the verifications that no
+  other call is waiting for: queued ones never start, running ones have their worker
+  stopped, so abandoned work does not keep workers busy.
 
-The sandbox covers time and crashes, not hostile system access: verifiers must not
-execute model output (none here does; rendering code blocks network and file access
-itself).
+The worker pool covers time and crashes, not hostile system access: verifiers must not
+execute model output themselves; `general-code` runs programs only through
+`reward_server.sandbox` (bubblewrap), and `health()` says whether that sandbox starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import importlib
@@ -34,7 +38,7 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
-from reward_server import registry
+from reward_server import registry, sandbox
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
 from reward_server.memory import MEMORY_EXIT_CODE, cap_worker_memory
@@ -93,6 +97,9 @@ class Engine:
         )
         self._lock = threading.Lock()
         self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
+        # How many calls wait on each in-flight key: a cancelled call may only drop a
+        # verification nobody else shares.
+        self._waiters: collections.Counter[str] = collections.Counter()
         self._pool = self._new_pool()
 
     # -- pool -----------------------------------------------------------------------------
@@ -108,6 +115,7 @@ class Engine:
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
         """The future verdict for a key, sharing one already in flight."""
         with self._lock:
+            self._waiters[pending.key] += 1
             future = self._inflight.get(pending.key)
             if future is not None:
                 return future
@@ -126,12 +134,28 @@ class Engine:
                 timeout=self.settings.item_timeout_s,
             )
             self._inflight[pending.key] = future
-        future.add_done_callback(lambda _f, key=pending.key: self._forget(key))
+        future.add_done_callback(lambda f, key=pending.key: self._forget(key, f))
         return future
 
-    def _forget(self, key: str) -> None:
+    def _forget(self, key: str, future: concurrent.futures.Future[Verdict]) -> None:
         with self._lock:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+                self._waiters.pop(key, None)
+
+    def _abandon(self, futures: _Futures) -> None:
+        """A call stopped waiting for `futures`: cancel those no other call waits for."""
+        dropped = []
+        with self._lock:
+            for key, future in futures.items():
+                if self._inflight.get(key) is not future:
+                    continue
+                self._waiters[key] -= 1
+                if self._waiters[key] <= 0:
+                    del self._inflight[key], self._waiters[key]
+                    dropped.append(future)
+        for future in dropped:  # outside the lock: cancel() runs the done callbacks
+            future.cancel()
 
     def close(self) -> None:
         self._pool.stop()
@@ -152,7 +176,15 @@ class Engine:
             "inflight": inflight,
             "item_timeout_s": self.settings.item_timeout_s,
             "cache": self.cache.stats(),
+            "code_sandbox": self._code_sandbox(),
         }
+
+    def _code_sandbox(self) -> dict[str, Any]:
+        """Whether general-code items can run (probed once per process)."""
+        config = sandbox.SandboxConfig(
+            self.settings.code_python, self.settings.code_uid, self.settings.code_gid
+        )
+        return sandbox.status(config)
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -162,12 +194,26 @@ class Engine:
         return self._collect(results, pending, futures)
 
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-        results, pending, futures = await asyncio.to_thread(self._start, items)
-        if futures:
-            # gather with return_exceptions: failures are read from the futures below
-            await asyncio.gather(
-                *(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True
+        # shielded: a call cancelled while the thread schedules still abandons its futures
+        start = asyncio.ensure_future(asyncio.to_thread(self._start, items))
+        try:
+            results, pending, futures = await asyncio.shield(start)
+        except asyncio.CancelledError:
+            start.add_done_callback(
+                lambda task: task.cancelled() or task.exception() or self._abandon(task.result()[2])
             )
+            raise
+        if futures:
+            # asyncio.wait, not gather: cancelling this call must not cancel futures that
+            # other calls share (`_abandon` decides); failures are read from them below
+            waiting = [asyncio.wrap_future(f) for f in futures.values()]
+            for wrapper in waiting:
+                wrapper.add_done_callback(_retrieve)
+            try:
+                await asyncio.wait(waiting)
+            except asyncio.CancelledError:
+                self._abandon(futures)
+                raise
         return self._collect(results, pending, futures)
 
     def _start(
@@ -268,6 +314,13 @@ def _finite(verdict: Verdict) -> Verdict:
     if all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
         return verdict
     return Verdict(0.0, status="error", message="the verifier returned a non-finite score")
+
+
+def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
+    """Mark a failure as seen (it is read from the concurrent future), so asyncio does not
+    log "exception was never retrieved" for it."""
+    if not wrapper.cancelled():
+        wrapper.exception()
 
 
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:

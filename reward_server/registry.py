@@ -221,4 +221,13 @@ register(VerifierSpec("html-code", _V + "html_code",
                       "Renders both pages in headless Chromium: 0.45 screenshot similarity + "
                       "0.45 visible-text similarity + 0.1 the recipe's token/tag Jaccard."))
 
+# -- coding: programs, run --
+register(VerifierSpec("general-code", _V + "general_code",
+                      "a JSON document of tests: {\"inputs\": [stdin, ...], \"outputs\": "
+                      "[stdout, ...]} (add \"fn_name\" for call-based tests) or "
+                      "{\"tests\": \"assert ...\", \"setup\": \"...\"} (or a list of "
+                      "assert strings)",
+                      "Runs the Python program against the tests in a bubblewrap sandbox: 1.0 "
+                      "when all pass (or the fraction, with partial_credit)."))
+
 # -- end of table --

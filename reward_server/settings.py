@@ -15,8 +15,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REWARD_", frozen=True)
 
-    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    host: str = Field("127.0.0.1", description="Address the HTTP and gRPC servers bind.")
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server binds.")
+    grpc_port: int = Field(
+        50051, ge=0, le=65535,
+        description="Port the gRPC server binds, on the same host (0 turns gRPC off).",
+    )
     workers: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1),
         ge=1,
@@ -32,9 +36,14 @@ class Settings(BaseSettings):
         "(Chromium): private resident memory, checked every 0.1 s; past it the worker is "
         "killed and its item gets `error`.",
     )
-    max_items: int = Field(4096, ge=1, description="Most items in one request (else 413).")
+    max_items: int = Field(
+        4096, ge=1,
+        description="Most items in one request (else 413 / RESOURCE_EXHAUSTED), and in flight "
+        "in one gRPC stream.",
+    )
     max_response_chars: int = Field(
-        1_000_000, ge=1, description="Longest `response` or `answer` text accepted (else 413)."
+        1_000_000, ge=1, description="Longest `response` or `answer` text accepted (else 413 / "
+        "RESOURCE_EXHAUSTED)."
     )
     max_id_chars: int = Field(
         256, ge=1, description="Longest item `id` accepted (else 422)."
@@ -88,3 +97,44 @@ class Settings(BaseSettings):
         if self.max_body_bytes is not None:
             return self.max_body_bytes
         return self.max_items * 16 * 1024 + 2 * 6 * self.max_response_chars
+
+    # -- general-code: the sandbox that runs the model's programs (reward_server.sandbox) --
+    code_item_limit_s: float = Field(
+        4.0,
+        gt=0,
+        description="Wall-clock budget for all tests of one general-code item (capped at "
+        "0.8 x REWARD_ITEM_TIMEOUT_S, whose kill remains the outer bound).",
+    )
+    code_memory_mb: int = Field(
+        512, ge=32, description="Address-space limit of a sandboxed program (MiB)."
+    )
+    code_processes: int = Field(
+        32, ge=4, description="Processes and threads a sandboxed program may have at once."
+    )
+    code_output_bytes: int = Field(
+        1_048_576, ge=1024, description="Bytes a sandboxed program may print per test."
+    )
+    code_file_bytes: int = Field(
+        1_048_576, ge=0, description="Largest file a sandboxed program may write."
+    )
+    code_open_files: int = Field(
+        64, ge=8, description="Open file descriptors a sandboxed program may hold."
+    )
+    code_python: str | None = Field(
+        None,
+        description="Interpreter run inside the sandbox (default: the system python3 "
+        "under /usr).",
+    )
+    code_uid: int = Field(
+        65534, ge=1, description="Unprivileged uid that starts the sandbox when the "
+        "service runs as root."
+    )
+    code_gid: int = Field(
+        65534, ge=1, description="Unprivileged gid that starts the sandbox when the "
+        "service runs as root."
+    )
+
+    @property
+    def code_item_budget_s(self) -> float:
+        """The general-code whole-item budget: the setting, kept well under the item kill."""
+        return min(self.code_item_limit_s, 0.8 * self.item_timeout_s)

@@ -11,7 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["ok", "no_answer", "timeout", "error"]
+# ok: judged; no_answer: nothing to judge (reward 0); timeout / error: a fault of the
+# service, no reward signal; invalid: the item itself is malformed (only when the request
+# asks for per-item errors, `invalid: "item"`), no reward signal either.
+Status = Literal["ok", "no_answer", "timeout", "error", "invalid"]
 
 # A reference answer as it arrives in a data row: one string or number, or a list of
 # acceptable ones (OCR gives several golds, a box is a list of four numbers).

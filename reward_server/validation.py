@@ -30,6 +30,9 @@ from reward_server.types import ScoreItem, canonical_json, valid_unicode
 
 FieldPath = tuple[str | int, ...]
 
+# For callers without settings at hand; transports pass `Settings.max_id_chars`.
+DEFAULT_MAX_ID_CHARS: int = Settings.model_fields["max_id_chars"].default
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -103,11 +106,15 @@ def check_item_count(count: int, settings: Settings) -> None:
         )
 
 
-def check_limits(items: Sequence[ScoreItem], settings: Settings) -> None:
-    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit."""
+def check_limits(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
+    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit.
+
+    `first_index` is the index of `items[0]` in the whole request (a stream's later
+    messages), used to name the item to blame.
+    """
     check_item_count(len(items), settings)
     limit = settings.max_response_chars
-    for index, item in enumerate(items):
+    for index, item in enumerate(items, first_index):
         if len(item.response) > limit:
             raise RequestTooLarge(
                 f"items[{index}].response has {len(item.response)} characters; the limit is "
@@ -142,7 +149,9 @@ def reference_error(value: Any, depth: int = 0) -> str | None:
     return f"must be a string, a number or a list of them, not {type(value).__name__}"
 
 
-def item_errors(index: int, item: ScoreItem, max_id_chars: int) -> list[FieldError]:
+def item_errors(
+    index: int, item: ScoreItem, max_id_chars: int = DEFAULT_MAX_ID_CHARS
+) -> list[FieldError]:
     """Every problem of one item (empty when it is valid)."""
     errors = []
     if item.id is not None and len(item.id) > max_id_chars:
@@ -173,19 +182,23 @@ def item_errors(index: int, item: ScoreItem, max_id_chars: int) -> list[FieldErr
     return errors
 
 
-def check_items(items: Sequence[ScoreItem], settings: Settings | None = None) -> list[FieldError]:
+def check_items(
+    items: Sequence[ScoreItem], first_index: int = 0, max_id_chars: int = DEFAULT_MAX_ID_CHARS
+) -> list[FieldError]:
     """Every problem of every item, in item order (empty when all are valid)."""
-    max_id_chars = (settings or Settings()).max_id_chars
     return [
         error
-        for index, item in enumerate(items)
+        for index, item in enumerate(items, first_index)
         for error in item_errors(index, item, max_id_chars)
     ]
 
 
-def validate_items(items: Sequence[ScoreItem], settings: Settings) -> None:
-    """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored."""
-    check_limits(items, settings)
-    errors = check_items(items, settings)
+def validate_items(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
+    """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored.
+
+    `first_index`: the index of `items[0]` in the whole request, for errors that name it.
+    """
+    check_limits(items, settings, first_index)
+    errors = check_items(items, first_index, settings.max_id_chars)
     if errors:
         raise RequestInvalid(errors)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # System packages the service and its tests need: Chromium (html-code rendering),
-# Redis (cache tests), fonts (text in SVG/HTML renders), bubblewrap (Chromium runs in a
-# network namespace of its own). Skips apt entirely when all
+# Redis (cache tests), fonts (text in SVG/HTML renders), bubblewrap (Chromium's network
+# namespace and the general-code sandbox) and a system python3 under /usr (the
+# general-code sandbox). Skips apt entirely when all
 # are present, so a warm run stays fast.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+[ -x /usr/bin/python3 ] || [ -x /usr/local/bin/python3 ] || missing+=(python3-minimal)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -9,17 +9,15 @@ import pytest
 from reward_server import registry
 from reward_server.engine import Engine
 from reward_server.settings import Settings
+from tests.reward_server.fake_verifiers import SPEC
 
-FAKE = "test-fake"
+FAKE = SPEC.name
 
 
 @pytest.fixture(scope="session")
 def fake_answer_type() -> Iterator[str]:
     """Registers `test-fake` (tests/reward_server/fake_verifiers.py) for the session."""
-    registry.register(
-        registry.VerifierSpec(FAKE, "tests.reward_server.fake_verifiers", "anything",
-                              "test verifier: sleeps, crashes or raises on demand")
-    )
+    registry.register(SPEC)
     yield FAKE
     registry.unregister(FAKE)
 

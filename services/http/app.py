@@ -11,16 +11,14 @@ Model output never causes an HTTP error: it gets a per-item `status`.
 request model, which is built from the registry at runtime.)
 """
 
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 import reward_server
@@ -28,15 +26,12 @@ from reward_server import registry
 from reward_server.engine import Engine
 from reward_server.settings import Settings
 from reward_server.types import valid_unicode
-from reward_server.validation import (
-    RequestInvalid,
-    RequestTooLarge,
-    check_item_count,
-    loc_text,
-    validate_items,
-)
+from reward_server.validation import RequestInvalid, RequestTooLarge, loc_text
+from services.http.body import JSONBodyRoute
+from services.http.frameworks import framework_router
 from services.http.limits import BodyLimit
 from services.http.schemas import ScoreResponse, request_models
+from services.http.scoring import parse_items, score_items
 
 log = logging.getLogger(__name__)
 
@@ -53,56 +48,18 @@ def _clean(value: Any) -> Any:
     return valid_unicode(value) if isinstance(value, str) else value
 
 
-class _JSONBodyRequest(Request):
-    """A request whose JSON body fails only with `json.JSONDecodeError`.
-
-    `json.loads` also raises RecursionError (deep nesting), UnicodeDecodeError (a body
-    that is not UTF-8) and ValueError (an integer of thousands of digits); FastAPI turns
-    those into a bare 400, this into its 422 for invalid JSON.
-    """
-
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                self._json = json.loads(body)
-            except json.JSONDecodeError:
-                raise
-            except (RecursionError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-                raise json.JSONDecodeError(reason, "", 0) from None
-        return self._json
-
-
-class _JSONBodyRoute(APIRoute):
-    """Routes whose JSON body is parsed by `_JSONBodyRequest`, and whose item count is
-    checked before FastAPI checks each item (see `check_item_count`)."""
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        handler = super().get_route_handler()
-        if self.body_field is None:
-            return handler
-
-        async def parse_safely(request: Request) -> Response:
-            request = _JSONBodyRequest(request.scope, request.receive)
-            try:
-                body = await request.json()  # kept: FastAPI reads the same parsed body
-            except json.JSONDecodeError:
-                pass  # FastAPI answers it (422)
-            else:
-                if isinstance(body, dict) and isinstance(body.get("items"), list):
-                    check_item_count(len(body["items"]), request.app.state.settings)
-            return await handler(request)
-
-        return parse_safely
-
-
-def build_app(settings: Settings | None = None) -> FastAPI:
+def build_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The HTTP app. Given an `engine` (shared with the gRPC server), the app uses it and
+    leaves closing it to its owner; otherwise the app's lifespan starts and closes one."""
     settings = settings or Settings()
-    _, request_model = request_models(registry.names())
+    item_model, request_model = request_models(registry.names())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if engine is not None:
+            app.state.engine = engine
+            yield
+            return
         app.state.engine = Engine(settings)
         try:
             yield
@@ -115,7 +72,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         description="Rule-based rewards for RL post-training of vision-language models.",
         lifespan=lifespan,
     )
-    app.router.route_class = _JSONBodyRoute
+    app.router.route_class = JSONBodyRoute
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.body_limit_bytes)
 
@@ -158,10 +115,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/score", response_model=ScoreResponse)
     async def score(body: request_model) -> dict[str, Any]:  # type: ignore[valid-type]
-        items = [item.to_item() for item in body.items]  # type: ignore[attr-defined]
-        validate_items(items, settings)
-        results = await app.state.engine.score(items)
+        mode = body.invalid  # type: ignore[attr-defined]
+        parsed, ids = parse_items(body.items, item_model, mode)  # type: ignore[attr-defined]
+        results = await score_items(app.state.engine, settings, parsed, ids, mode)
         return {"results": [r.to_dict() for r in results]}
+
+    app.include_router(framework_router(settings))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -10,7 +10,9 @@
   `body_timeout_s`; else it is closed. A connection beyond `max_connections` is answered
   503 and closed at once, so silent or dripping clients cannot exhaust the open files.
 - `log_resource_exhaustion(loop)` reports "out of file descriptors" (EMFILE and kin on
-  accept) once per interval with a count, instead of once per attempt.
+  accept) once per interval with a count, instead of once per attempt; and
+  `fit_open_file_limit(settings)` keeps `max_connections` under the open-file limit, so
+  client connections alone never reach it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import resource
 import time
 from typing import Any
 
@@ -194,3 +197,27 @@ def log_resource_exhaustion(loop: asyncio.AbstractEventLoop) -> None:
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(handler)
+
+
+# Descriptors kept for everything but client connections: the worker pool's pipes,
+# Chromium's, gRPC, log files, the listening sockets.
+_RESERVED_FILES = 256
+
+
+def fit_open_file_limit(settings: Settings) -> Settings:
+    """Raise the soft open-file limit to the hard one, and keep `max_connections` under it
+    (a connection is a descriptor: past the limit, accept fails for everyone)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+    room = max(1, soft - _RESERVED_FILES)
+    if settings.max_connections <= room:
+        return settings
+    log.warning("REWARD_MAX_CONNECTIONS=%d does not fit the open-file limit %d: using %d",
+                settings.max_connections, soft, room)
+    return settings.model_copy(update={"max_connections": room})

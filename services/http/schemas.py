@@ -6,7 +6,7 @@ OpenAPI schema, `/answer-types` and validation never list the names a second tim
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -73,7 +73,18 @@ def request_models(answer_types: list[str]) -> tuple[type[ScoreItemBase], type[B
         __base__=ScoreItemBase,
         answer_type=(names, Field(description="Which verifier scores the item.")),
     )
+    # An item that fails validation is kept as its raw object (the union's second arm) and
+    # validated again on its own, so that `invalid: "item"` can score the rest.
+    items_type = list[Annotated[item_model | dict[str, Any], Field(union_mode="left_to_right")]]
     request_model = create_model(
-        "ScoreRequest", __config__=ConfigDict(extra="forbid"), items=(list[item_model], ...)
+        "ScoreRequest",
+        __config__=ConfigDict(extra="forbid"),
+        items=(items_type, Field(description="The items to score (ScoreItem objects).")),
+        invalid=(
+            Literal["request", "item"],
+            Field("request", description="request: any invalid item makes the request a "
+                  "422 (the default); item: invalid items come back with status `invalid` "
+                  "and the others are scored."),
+        ),
     )
     return item_model, request_model

@@ -32,7 +32,7 @@ def items(n: int) -> list[dict[str, Any]]:
 def client_with(handler: Any, **kwargs: Any) -> RewardClient:
     kwargs.setdefault("backoff_s", 0.001)
     kwargs.setdefault("max_backoff_s", 0.002)
-    return RewardClient("http://reward.test", transport=httpx.MockTransport(handler), **kwargs)
+    return RewardClient("http://reward.test", http_transport=httpx.MockTransport(handler), **kwargs)
 
 
 def test_items_are_batched_and_results_keep_request_order() -> None:

@@ -19,8 +19,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from reward_server.registry import VerifierSpec
 from reward_server.types import ItemContext, Verdict
 from reward_server.verifiers.base import BaseOptions, extract_tagged, option
+
+# registered as `test-fake` by tests/conftest.py and tests/services/fake_server.py
+SPEC = VerifierSpec("test-fake", __name__, "anything",
+                    "test verifier: sleeps, crashes or raises on demand")
 
 
 @dataclass(frozen=True)

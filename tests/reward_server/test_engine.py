@@ -134,3 +134,38 @@ def test_cache_stays_bounded_under_150k_distinct_items(fake_answer_type: str) ->
         results = small.score_sync(items)
         assert len(results) == 3000 and {r.status for r in results} == {"ok"}
         assert small.health()["cache"]["size"] == 300
+def test_cancelled_call_frees_its_workers(fake_answer_type: str) -> None:
+    """Both workers are busy with a call that is then cancelled: the next call is served
+    at once, not after the abandoned items' 20 s."""
+    with Engine(Settings(workers=2, item_timeout_s=30, cache_size=0)) as eng:
+
+        async def scenario() -> tuple[list[str], float]:
+            abandoned = asyncio.create_task(eng.score([item("sleep:20", "a"),
+                                                       item("sleep:20", "b")]))
+            await asyncio.sleep(1.0)  # both running in the workers
+            abandoned.cancel()
+            started = asyncio.get_running_loop().time()
+            results = await asyncio.wait_for(eng.score([item("7"), item("8")]), timeout=15)
+            return [r.status for r in results], asyncio.get_running_loop().time() - started
+
+        statuses, elapsed = asyncio.run(scenario())
+        assert statuses == ["ok", "ok"]
+        assert elapsed < 15
+        assert eng.health()["inflight"] == 0
+
+
+def test_cancelling_one_call_keeps_a_verification_another_call_shares(
+    fake_answer_type: str,
+) -> None:
+    with Engine(Settings(workers=1, item_timeout_s=10, cache_size=0)) as eng:
+
+        async def scenario() -> str:
+            shared = [item("sleep:1.5", "x")]
+            first = asyncio.create_task(eng.score(shared))
+            second = asyncio.create_task(eng.score(shared))
+            await asyncio.sleep(0.5)
+            first.cancel()
+            [result] = await second
+            return result.status
+
+        assert asyncio.run(scenario()) == "ok"

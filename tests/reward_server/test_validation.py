@@ -132,3 +132,11 @@ def test_errors_quoting_lone_surrogates_stay_encodable() -> None:
         validate_items([item(options={"\ud800": 1})], SETTINGS)
     caught.value.errors[0].message.encode("utf-8")
     str(caught.value.errors[0].loc).encode("utf-8")
+def test_later_messages_of_a_stream_name_items_by_their_stream_index() -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        validate_items([item(), item(answer_type="haiku")], SETTINGS, first_index=40)
+    assert [e.path for e in caught.value.errors] == ["items[41].answer_type"]
+    with pytest.raises(RequestTooLarge) as too_large:
+        validate_items([item(response="y" * 11)], SETTINGS, first_index=7)
+    assert (too_large.value.index, too_large.value.field) == (7, "response")
+    assert too_large.value.message.startswith("items[7].response")

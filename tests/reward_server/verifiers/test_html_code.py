@@ -153,11 +153,6 @@ def test_weights_are_options() -> None:
     assert verdict.score == pytest.approx(verdict.components["code"])
 
 
-def test_best_of_several_references() -> None:
-    verdict = compare(page("login"), [page("bakery"), page("login")], OPTS, CTX)
-    assert verdict.score == 1.0
-
-
 @pytest.mark.parametrize(
     "reference,expected,fragment",
     [

@@ -1,8 +1,8 @@
-"""Known answers for `multiple-choice`, including the recipe's defects (RECIPE.md)."""
+"""`multiple-choice`: extraction, messages, strict and lenient tags. Its known answers
+(including the recipe's defects) are rows in
+`reward_server/known_answers/multiple_choice.jsonl`."""
 
 from __future__ import annotations
-
-import pytest
 
 from reward_server import registry
 from reward_server.types import ItemContext, Reference
@@ -25,82 +25,6 @@ def score(
 
 def tagged(text: str) -> str:
     return f"<answer>{text}</answer>"
-
-
-@pytest.mark.parametrize(
-    "response,reference,expected",
-    [
-        # -- recipe defects --
-        ("Answer: C", "A", 0.0),  # the recipe compares the first character "A"
-        ("**B**", "B", 1.0),  # the recipe rejects markdown bold
-        ("The answer is B", "B", 1.0),  # the recipe rejects the sentence
-        # -- letter forms --
-        ("B", "B", 1.0),
-        ("b", "B", 1.0),  # a lone lower-case letter is the letter
-        ("(B)", "B", 1.0),
-        ("B.", "B", 1.0),
-        ("[B]", "B", 1.0),
-        ("b) cat", "B", 1.0),
-        ("B. cat", "B", 1.0),
-        ("(b) cat", "B", 1.0),
-        ("B: cat", "B", 1.0),
-        ("Answer: B", "B", 1.0),
-        ("The answer is (B)", "B", 1.0),
-        ("The correct answer is: B.", "B", 1.0),
-        ("Option B", "B", 1.0),
-        ("\\boxed{B}", "B", 1.0),
-        ("$\\boxed{\\text{B}}$", "B", 1.0),
-        ("`B`", "B", 1.0),
-        ("B because the cat is larger", "B", 1.0),
-        ("B, since A is wrong", "B", 1.0),  # the leading letter is the answer
-        ("C is correct", "C", 1.0),
-        ("A is correct", "A", 1.0),  # "A is": the letter, not an article
-        ("I think the answer is b.", "B", 1.0),
-        ("I think B", "B", 1.0),  # "I" is the pronoun, not option I
-        ("It's C.", "C", 1.0),
-        ("答案是B", "B", 1.0),  # a letter after non-ASCII text
-        ("B.\n\nExplanation: A is too small.", "B", 1.0),
-        # -- wrong, hedged or several --
-        ("B", "A", 0.0),
-        ("A or B", "A", 0.0),  # a hedge
-        ("either (A) or (B)", "A", 0.0),
-        ("A and C", "A", 0.0),
-        ("A, C", "A", 0.0),
-        ("A/B", "B", 0.0),
-        ("AC", "A", 0.0),
-        ("A cat", "A", 0.0),  # the article, no option named
-        ("I don't know", "A", 0.0),
-        ("", "A", 0.0),
-        # -- gold in other dress --
-        ("B", "(B)", 1.0),
-        ("B", "B.", 1.0),
-        ("B", "b", 1.0),
-        ("B", ["B", "D"], 1.0),  # a list of acceptable golds
-        ("C", ["B", "D"], 0.0),
-    ],
-)
-def test_letters(response: str, reference: Reference, expected: float) -> None:
-    assert score(tagged(response), reference)[1] == expected
-
-
-@pytest.mark.parametrize(
-    "response,reference,expected",
-    [
-        ("cat", "B", 1.0),  # the option text alone
-        ("Cat.", "B", 1.0),  # case and a closing period do not matter
-        ("B. cat", "B", 1.0),
-        ("B cat", "B", 1.0),  # letter followed by that option's text
-        ("dog", "B", 0.0),
-        ("B", "cat", 1.0),  # the gold given as option text
-        ("cat", "cat", 1.0),
-        ("E", "B", 0.0),  # out of range for four choices
-        ("(E)", "E", 0.0),  # out of range even if the gold says so
-        ("A cat", "B", 0.0),  # the article, not option A nor the text
-        ("I", "A", 0.0),  # option I does not exist among four
-    ],
-)
-def test_with_choices(response: str, reference: Reference, expected: float) -> None:
-    assert score(tagged(response), reference, CHOICES)[1] == expected
 
 
 def test_extract_returns_letter_or_text() -> None:
@@ -126,10 +50,6 @@ def test_lenient_mode_reads_untagged_answers() -> None:
     assert score("Let me think.\nThe answer is (B).", "B", strict_tags=False) == ("B", 1.0)
     assert score("so \\boxed{C}", "C", strict_tags=False) == ("C", 1.0)
     assert score("Reasoning...\nAnswer: C", "A", strict_tags=False) == ("C", 0.0)
-
-
-def test_last_answer_block_counts() -> None:
-    assert score(tagged("A") + " then " + tagged("B"), "B")[1] == 1.0
 
 
 def test_empty_reference_is_error() -> None:

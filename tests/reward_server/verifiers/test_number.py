@@ -1,4 +1,6 @@
-"""Known answers for `number` (counting), including the recipe's defects (RECIPE.md)."""
+"""`number` (counting): canonical extraction, messages, huge numbers. Its known answers
+(including the recipe's defects and the tolerances) are rows in
+`reward_server/known_answers/number.jsonl`."""
 
 from __future__ import annotations
 
@@ -23,63 +25,6 @@ def tagged(text: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "response,reference,expected",
-    [
-        # -- recipe defects --
-        ("1,000", "1000", 1.0),  # thousands separator
-        ("3.0", "3", 1.0),  # trailing zero decimal
-        ("12.", "12", 1.0),  # trailing period
-        ("twelve", "12", 1.0),  # number word
-        ("-4", "-4", 1.0),  # negative number
-        ("-4", "4", 0.0),  # and the sign counts
-        # -- plain numbers --
-        ("3", 3, 1.0),
-        ("3", 3.0, 1.0),
-        ("3", "3.0", 1.0),
-        ("4", 3, 0.0),
-        ("30", 3, 0.0),
-        ("0", 0, 1.0),
-        ("2.5", 2.5, 1.0),
-        (".5", "0.5", 1.0),
-        ("−4", -4, 1.0),  # unicode minus
-        ("1,234,567", 1234567, 1.0),
-        ("$\\boxed{7}$", 7, 1.0),
-        # -- sentences: the last number stated wins --
-        ("There are 3 apples.", 3, 1.0),
-        ("I count 2 red and 3 green, so 5 in total.", 5, 1.0),
-        ("I count 5 in total, 2 red and 3 green.", 5, 0.0),  # the last is 3
-        ("There are 3-4 birds", 4, 1.0),  # a range: the hyphen is no minus sign
-        ("COVID-19 cases: 12", 12, 1.0),
-        # -- number words --
-        ("There are seven cats.", 7, 1.0),
-        ("Twenty", 20, 1.0),
-        ("twenty-one", 21, 1.0),
-        ("twenty one", 21, 1.0),
-        ("a dozen", 12, 1.0),
-        ("two dozen", 24, 1.0),
-        ("one hundred and five", 105, 1.0),
-        ("zero", 0, 1.0),
-        ("none", 0, 1.0),
-        ("There are no dogs.", 0, 1.0),  # "no" with no number stated
-        ("I don't know", 0, 0.0),
-        ("3 birds and the one on the left", 3, 1.0),  # "the one" is a pronoun
-        ("only one", 1, 1.0),
-        ("someone has often seen 4", 4, 1.0),  # no numbers inside words
-        # -- golds in other forms --
-        ("12", "twelve", 1.0),
-        ("12", ["11", "12"], 1.0),  # several acceptable counts
-        ("13", ["11", "12"], 0.0),
-        ("1000", "1,000", 1.0),
-        # -- no number --
-        ("many", 3, 0.0),
-        ("", 3, 0.0),
-    ],
-)
-def test_known_answers(response: str, reference: Reference, expected: float) -> None:
-    assert score(tagged(response), reference)[1] == expected
-
-
-@pytest.mark.parametrize(
     "response,expected",
     [
         ("1,000", "1000"),
@@ -93,13 +38,6 @@ def test_known_answers(response: str, reference: Reference, expected: float) -> 
 def test_extract_canonical_form(response: str, expected: str) -> None:
     opts = registry.build_options("number", {})
     assert number.extract(tagged(response), opts, ItemContext()) == expected
-
-
-def test_tolerances() -> None:
-    assert score(tagged("3.14"), 3.14159)[1] == 0.0
-    assert score(tagged("3.14"), 3.14159, rel_tol=0.01)[1] == 1.0
-    assert score(tagged("10"), 12, abs_tol=1.0)[1] == 0.0
-    assert score(tagged("11"), 12, abs_tol=1.0)[1] == 1.0
 
 
 def test_missing_tag_is_no_answer() -> None:

@@ -236,11 +236,6 @@ def test_same_picture_from_different_code_keeps_the_visual_credit() -> None:
     assert 0.5 < verdict.score < 0.95  # code overlap still counts, as in the recipe
 
 
-def test_several_references_take_the_best() -> None:
-    circle, _, _, square = ORDERING["red circle"][:4]
-    assert compare(circle, [square, circle], OPTIONS, CONTEXT).score == 1.0
-
-
 def test_render_size_option() -> None:
     pixels = render_svg(ORDERING["red circle"][0], size=64)
     assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8

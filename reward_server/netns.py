@@ -60,6 +60,10 @@ def isolated_executable(program: str) -> str:
     """
     script = (
         "#!/bin/sh\n"
+        # A verifier worker's RLIMIT_DATA (reward_server.memory) is too tight for Chromium's
+        # renderers, which crash at start under about 1 GiB of it: lift the soft limit to the
+        # hard one. The worker's watchdog still counts these processes in its tree.
+        'ulimit -S -d "$(ulimit -H -d)" 2>/dev/null\n'
         f"exec {shlex.quote(bwrap_path())} {' '.join(BWRAP_ARGS)} -- "
         f'{shlex.quote(program)} "$@"\n'
     )

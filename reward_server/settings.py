@@ -32,9 +32,9 @@ class Settings(BaseSettings):
     worker_memory_mb: int = Field(
         2048,
         ge=256,
-        description="Memory cap of each verifier worker with every process it starts "
-        "(Chromium): private resident memory, checked every 0.1 s; past it the worker is "
-        "killed and its item gets `error`.",
+        description="Memory a verifier worker, with every process it starts (Chromium), may "
+        "add to what it inherits at start: private resident memory, checked every 0.1 s; "
+        "past it the worker is killed and its item gets `error`.",
     )
     max_items: int = Field(
         4096, ge=1,

@@ -6,6 +6,11 @@ Contract
   A worker that overruns is killed and replaced; that item gets status `timeout` and
   reward 0; the rest of the batch is unaffected. A worker that dies (segfault, OOM kill)
   gives `error`. An exception in a verifier gives `error` with its message.
+- An item that overruns (killed, or its verifier reports `timeout`) is verified once more,
+  alone, under a CPU-time budget (`reward_server.overrun`): a response that is itself too
+  costly to verify is `rejected` (reward 0, scored as a wrong answer); one that overran
+  because the machine was overloaded stays `timeout`. A verifier's own guard refusing a
+  response (too long, nested too deep) is `rejected` too.
 - Identical (answer type, extracted answer, reference, options, choices) keys are verified
   once: across the batch, across concurrent batches (in-flight table), and across time
   (the verdict cache). Results repeat the verdict with `cached: true`.
@@ -42,12 +47,14 @@ from reward_server import registry, sandbox
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
 from reward_server.memory import MEMORY_EXIT_CODE, cap_worker_memory
+from reward_server.overrun import RetryPool, retry_verdict
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, ScoreItem, ScoreResult, Verdict, canonical_json
 
 log = logging.getLogger(__name__)
 
 _Futures = dict[str, concurrent.futures.Future[Verdict]]
+_Verdicts = dict[str, Verdict]
 
 SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 
@@ -97,10 +104,12 @@ class Engine:
         )
         self._lock = threading.Lock()
         self._inflight: dict[str, concurrent.futures.Future[Verdict]] = {}
+        self._retrying: dict[str, concurrent.futures.Future[Verdict]] = {}
         # How many calls wait on each in-flight key: a cancelled call may only drop a
         # verification nobody else shares.
         self._waiters: collections.Counter[str] = collections.Counter()
         self._pool = self._new_pool()
+        self._retry_pool = RetryPool(self.settings.retry_workers, self.settings.item_timeout_s)
 
     # -- pool -----------------------------------------------------------------------------
 
@@ -157,9 +166,34 @@ class Engine:
         for future in dropped:  # outside the lock: cancel() runs the done callbacks
             future.cancel()
 
+    def _retry(self, pending: list[_Pending], verdicts: _Verdicts) -> _Futures:
+        """Second tries, alone on a CPU budget, of the keys that overran (see overrun.py);
+        a key already being retried for another batch shares that retry."""
+        overran = {key for key, verdict in verdicts.items() if verdict.status == "timeout"}
+        retries: _Futures = {}
+        for entry in pending:
+            if entry.key not in overran or entry.key in retries:
+                continue
+            with self._lock:
+                future = self._retrying.get(entry.key)
+                if future is None:
+                    future = self._retry_pool.schedule(
+                        registry.get(entry.item.answer_type).module, entry.extracted,
+                        entry.item.answer, entry.options, entry.item.context)
+                    self._retrying[entry.key] = future
+                    future.add_done_callback(
+                        lambda _f, key=entry.key: self._retrying.pop(key, None))
+            retries[entry.key] = future
+        return retries
+
+    def _retried(self, verdicts: _Verdicts, retries: _Futures) -> _Verdicts:
+        budget = self.settings.item_timeout_s
+        return {**verdicts, **{key: retry_verdict(f, budget) for key, f in retries.items()}}
+
     def close(self) -> None:
         self._pool.stop()
         self._pool.join(timeout=10)
+        self._retry_pool.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -191,7 +225,10 @@ class Engine:
     def score_sync(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
         results, pending, futures = self._start(items)
         concurrent.futures.wait(futures.values())
-        return self._collect(results, pending, futures)
+        verdicts = {key: _verdict_of(future) for key, future in futures.items()}
+        retries = self._retry(pending, verdicts)
+        concurrent.futures.wait(retries.values())
+        return self._collect(results, pending, self._retried(verdicts, retries))
 
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
         # shielded: a call cancelled while the thread schedules still abandons its futures
@@ -203,18 +240,17 @@ class Engine:
                 lambda task: task.cancelled() or task.exception() or self._abandon(task.result()[2])
             )
             raise
-        if futures:
-            # asyncio.wait, not gather: cancelling this call must not cancel futures that
-            # other calls share (`_abandon` decides); failures are read from them below
-            waiting = [asyncio.wrap_future(f) for f in futures.values()]
-            for wrapper in waiting:
-                wrapper.add_done_callback(_retrieve)
-            try:
-                await asyncio.wait(waiting)
-            except asyncio.CancelledError:
-                self._abandon(futures)
-                raise
-        return self._collect(results, pending, futures)
+        try:
+            await _all_done(futures)
+        except asyncio.CancelledError:
+            self._abandon(futures)
+            raise
+        verdicts = {key: _verdict_of(future) for key, future in futures.items()}
+        retries = self._retry(pending, verdicts)
+        # a retry is bounded by its own limits: a cancelled call leaves it to finish (and
+        # to be shared by another call retrying the same key)
+        await _all_done(retries)
+        return self._collect(results, pending, self._retried(verdicts, retries))
 
     def _start(
         self, items: Sequence[ScoreItem]
@@ -242,7 +278,7 @@ class Engine:
         self,
         results: list[ScoreResult | None],
         pending: list[_Pending],
-        futures: _Futures,
+        verdicts: _Verdicts,
     ) -> list[ScoreResult]:
         """Results for the scheduled items; repeats of a key in the batch are `cached`."""
         verified: set[str] = set()
@@ -252,17 +288,19 @@ class Engine:
                 continue
             repeat = entry.key in verified
             verified.add(entry.key)
-            verdict = _verdict_of(futures[entry.key])
-            results[entry.index] = self._finish(entry, verdict, cached=repeat)
+            results[entry.index] = self._finish(entry, verdicts[entry.key], cached=repeat)
         return [r for r in results if r is not None]
 
     def _prepare(self, index: int, item: ScoreItem) -> _Pending | ScoreResult:
         try:
             spec = registry.get(item.answer_type)
+        except KeyError as exc:
+            return self._error_result(item, str(exc).strip("'\""))
+        try:
             options = registry.build_options(item.answer_type, item.options)
             extracted = spec.load().extract(item.response, options, item.context)
-        except (KeyError, registry.OptionsError) as exc:
-            return self._error_result(item, str(exc).strip("'\""))
+        except registry.OptionsError as exc:
+            return self._error_result(item, str(exc))
         except Exception as exc:  # noqa: BLE001 - a bad extract must not take the batch down
             log.exception("extract failed for item %d (%s)", index, item.answer_type)
             return self._error_result(item, f"extract failed: {type(exc).__name__}: {exc}")
@@ -279,8 +317,8 @@ class Engine:
         return _Pending(index, item, options, extracted, key)
 
     def _finish(self, entry: _Pending, verdict: Verdict, cached: bool) -> ScoreResult:
-        if verdict.status == "ok" and not cached:
-            self.cache.put(entry.key, verdict)
+        if verdict.status in ("ok", "rejected") and not cached:
+            self.cache.put(entry.key, verdict)  # a rejection is the response's: keep it
         return self._compose(entry.item, entry.options, entry.extracted, verdict, cached)
 
     def _compose(
@@ -314,6 +352,18 @@ def _finite(verdict: Verdict) -> Verdict:
     if all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
         return verdict
     return Verdict(0.0, status="error", message="the verifier returned a non-finite score")
+
+
+async def _all_done(futures: _Futures) -> None:
+    """Wait for every future. asyncio.wait, not gather: cancelling this call must not cancel
+    futures that other calls share (`Engine._abandon` decides); failures are read from the
+    futures afterwards."""
+    if not futures:
+        return
+    waiting = [asyncio.wrap_future(f) for f in futures.values()]
+    for wrapper in waiting:
+        wrapper.add_done_callback(_retrieve)
+    await asyncio.wait(waiting)
 
 
 def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:

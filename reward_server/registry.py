@@ -213,7 +213,8 @@ register(VerifierSpec("math-expressions", _V + "math_expressions",
 # -- coding: SVG and HTML, rendered --
 register(VerifierSpec("svg-code", _V + "svg_code",
                       "the reference SVG source (a list gives several acceptable drawings)",
-                      "Renders both SVGs (cairosvg, 336x336 on white): foreground-aware SSIM "
+                      "Renders both SVGs (cairosvg, `size` pixels square on white): "
+                      "foreground-aware SSIM "
                       "x foreground IoU, with the recipe's token/tag Jaccard weighted by it."))
 
 register(VerifierSpec("html-code", _V + "html_code",

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         "add to what it inherits at start: private resident memory, checked every 0.1 s; "
         "past it the worker is killed and its item gets `error`.",
     )
+    retry_workers: int = Field(
+        2,
+        ge=1,
+        description="Processes that verify an overrunning item a second time, alone, on a "
+        "CPU-time budget (an item that overruns again while computing is `rejected`).",
+    )
     max_items: int = Field(
         4096, ge=1,
         description="Most items in one request (else 413 / RESOURCE_EXHAUSTED), and in flight "

@@ -11,10 +11,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# ok: judged; no_answer: nothing to judge (reward 0); timeout / error: a fault of the
-# service, no reward signal; invalid: the item itself is malformed (only when the request
-# asks for per-item errors, `invalid: "item"`), no reward signal either.
-Status = Literal["ok", "no_answer", "timeout", "error", "invalid"]
+# ok: verified (reward = score). no_answer: no answer block (reward 0, a wrong answer).
+# rejected: the RESPONSE made verification fail (a verifier's guard refused it, or it
+# overran its limit twice while computing): reward 0, scored as a wrong answer.
+# timeout / error: a fault of the service (overload, a dead worker, a bad reference):
+# reward 0, left out of training by clients. invalid: the item itself is malformed (only
+# when the request asks for per-item errors, `invalid: "item"`), no reward signal either.
+Status = Literal["ok", "no_answer", "rejected", "timeout", "error", "invalid"]
 
 # A reference answer as it arrives in a data row: one string or number, or a list of
 # acceptable ones (OCR gives several golds, a box is a list of four numbers).
@@ -57,7 +60,8 @@ class Verdict:
 
     `score` is the accuracy reward in [0, 1]. `components` names the terms it was made of
     (e.g. `ssim`, `tag_jaccard`). A response the model got wrong is `status="ok"` with a
-    low score; `error` is for a fault of ours or of the reference.
+    low score; one that the verifier refuses to verify (over its size, nesting or cost
+    guards) is `status="rejected"`; `error` is for a fault of ours or of the reference.
     """
 
     score: float

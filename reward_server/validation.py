@@ -93,12 +93,19 @@ def loc_text(loc: Sequence[Any]) -> str:
     return text or "request"
 
 
-def check_item_count(count: int, settings: Settings) -> None:
-    """Raise `RequestTooLarge` when `count` items are more than one request may hold.
+def check_limits(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
+    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit.
 
-    A transport calls this as soon as it knows the count, before checking each item's
-    types: a body of a million malformed items must not cost a million error reports.
+    `first_index` is the index of `items[0]` in the whole request (a stream's later
+    messages), used to name the item to blame.
     """
+    check_count(len(items), settings)
+    for index, item in enumerate(items, first_index):
+        check_item_size(index, item, settings)
+
+
+def check_count(count: int, settings: Settings) -> None:
+    """Raise `RequestTooLarge` when `count` items are more than one request may hold."""
     if count > settings.max_items:
         raise RequestTooLarge(
             f"{count} items in one request; the limit is {settings.max_items} "
@@ -106,30 +113,24 @@ def check_item_count(count: int, settings: Settings) -> None:
         )
 
 
-def check_limits(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
-    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit.
-
-    `first_index` is the index of `items[0]` in the whole request (a stream's later
-    messages), used to name the item to blame.
-    """
-    check_item_count(len(items), settings)
+def check_item_size(index: int, item: ScoreItem, settings: Settings) -> None:
+    """Raise `RequestTooLarge` naming `items[index]` when its response or answer is too long."""
     limit = settings.max_response_chars
-    for index, item in enumerate(items, first_index):
-        if len(item.response) > limit:
-            raise RequestTooLarge(
-                f"items[{index}].response has {len(item.response)} characters; the limit is "
-                f"{limit} (REWARD_MAX_RESPONSE_CHARS)",
-                index,
-                "response",
-            )
-        answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
-        if len(answer) > limit:
-            raise RequestTooLarge(
-                f"items[{index}].answer has {len(answer)} characters; the limit is {limit} "
-                "(REWARD_MAX_RESPONSE_CHARS)",
-                index,
-                "answer",
-            )
+    if len(item.response) > limit:
+        raise RequestTooLarge(
+            f"items[{index}].response has {len(item.response)} characters; the limit is "
+            f"{limit} (REWARD_MAX_RESPONSE_CHARS)",
+            index,
+            "response",
+        )
+    answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
+    if len(answer) > limit:
+        raise RequestTooLarge(
+            f"items[{index}].answer has {len(answer)} characters; the limit is {limit} "
+            "(REWARD_MAX_RESPONSE_CHARS)",
+            index,
+            "answer",
+        )
 
 
 def reference_error(value: Any, depth: int = 0) -> str | None:

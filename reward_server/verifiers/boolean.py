@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reward_server.types import ItemContext, Reference, Verdict
-from reward_server.verifiers.base import BaseOptions, extract_tagged
+from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ _WHY = {
 
 
 def _gold_sides(reference: Reference) -> set[Side]:
-    golds = reference if isinstance(reference, list) else [reference]
+    golds = golds_of(reference)
     sides: set[Side] = set()
     for gold in golds:
         if isinstance(gold, bool):

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from reward_server.validation import check_item_count
+from reward_server.validation import check_count
 
 
 class JSONBodyRequest(Request):
@@ -42,7 +42,7 @@ class JSONBodyRequest(Request):
 
 class JSONBodyRoute(APIRoute):
     """Routes whose JSON body is parsed by `JSONBodyRequest`, and whose item count is
-    checked before FastAPI checks each item (see `check_item_count`)."""
+    checked before FastAPI checks each item (see `check_count`)."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
@@ -57,7 +57,7 @@ class JSONBodyRoute(APIRoute):
                 pass  # FastAPI answers it (422)
             else:
                 if isinstance(body, dict) and isinstance(body.get("items"), list):
-                    check_item_count(len(body["items"]), request.app.state.settings)
+                    check_count(len(body["items"]), request.app.state.settings)
             return await handler(request)
 
         return parse_safely

@@ -1,6 +1,12 @@
 """A verifier module for engine tests: its behaviour is chosen by the extracted answer.
 
-    sleep:<seconds>   sleeps, then scores 1 (to overrun the item timeout)
+    sleep:<seconds>   sleeps, then scores 1 (overruns without computing: like an overload)
+    spin:<seconds>    computes for that long, then scores 1 (overruns by its own cost)
+    alarm             computes a little, then reports its own `timeout` (as Math-Verify's
+                      signal.alarm does)
+    idle-alarm        sleeps a little, then reports its own `timeout`
+    refuse            a guard of the verifier refuses it: `rejected`
+    extract-keyerror  `extract` itself raises KeyError (a bug, not an unknown type)
     crash             kills its own worker process
     raise...          raises, quoting the answer
     nan-score         scores NaN
@@ -30,19 +36,37 @@ SPEC = VerifierSpec("test-fake", __name__, "anything",
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    bonus: float = option(  # type: ignore[assignment]
+    bonus: float = option(
         0.0, "Added to a correct score (to test option plumbing).", ge=0.0, le=1.0
     )
 
 
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
-    return extract_tagged(response, options, context)
+    answer = extract_tagged(response, options, context)
+    if answer == "extract-keyerror":
+        raise KeyError("a bug inside extract")
+    return answer
 
 
 def compare(extracted: str, reference: Any, options: Options, context: ItemContext) -> Verdict:
     if extracted.startswith("sleep:"):
         time.sleep(float(extracted.split(":", 1)[1]))
         return Verdict(1.0, {"slept": 1.0})
+    if extracted.startswith("spin:"):
+        deadline = time.process_time() + float(extracted.split(":", 1)[1])
+        while time.process_time() < deadline:
+            pass
+        return Verdict(1.0, {"spun": 1.0})
+    if extracted in ("alarm", "idle-alarm"):
+        if extracted == "alarm":
+            deadline = time.process_time() + 0.3
+            while time.process_time() < deadline:
+                pass
+        else:
+            time.sleep(0.3)
+        return Verdict(0.0, status="timeout", message="own time limit")
+    if extracted == "refuse":
+        return Verdict(0.0, status="rejected", message="over the verifier's size guard")
     if extracted == "crash":
         os._exit(3)
     if extracted.startswith("raise"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from reward_server.cache import LRUVerdictCache, verdict_key
 from reward_server.engine import Engine
 from reward_server.settings import Settings
@@ -122,6 +124,17 @@ def test_engine_without_cache_recomputes(fake_answer_type: str) -> None:
     with Engine(Settings(workers=1, cache_size=0)) as eng:
         eng.score_sync([item("3", "3")])
         assert eng.score_sync([item("3", "3")])[0].cached is False
+
+
+def test_key_error_inside_extract_is_an_extract_failure(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = engine.score_sync([item("extract-keyerror")])[0]
+    assert result.status == "error"
+    assert result.error and result.error.startswith("extract failed: KeyError")
+    assert "unknown answer_type" not in result.error
+    assert any("extract failed" in r.getMessage() for r in caplog.records)  # and logged
+
 
 
 def test_cache_stays_bounded_under_150k_distinct_items(fake_answer_type: str) -> None:

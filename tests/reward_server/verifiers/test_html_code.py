@@ -86,8 +86,8 @@ def test_extract(response: str, expected: str | None) -> None:
     assert extract(response, OPTS, CTX) == expected
 
 
-def test_extract_without_raw_fallback_needs_the_tag() -> None:
-    strict = Options(raw_fallback=False)
+def test_extract_with_strict_tags_needs_the_tag() -> None:
+    strict = Options(strict_tags=True)
     assert extract(DOC, strict, CTX) is None
     assert extract(f"<answer>{DOC}</answer>", strict, CTX) == DOC
 
@@ -172,7 +172,7 @@ def test_ten_megabyte_answer_is_refused_without_rendering() -> None:
     huge = "<div>" + "lorem ipsum " * 900_000 + "</div>"
     assert len(huge) > 10_000_000
     verdict = compare(huge, page("bakery"), OPTS, CTX)
-    assert (verdict.status, verdict.score) == ("ok", 0.0)
+    assert (verdict.status, verdict.score) == ("rejected", 0.0)  # a guard: scored as wrong
     assert "max_html_chars" in (verdict.message or "")
 
 
@@ -268,7 +268,7 @@ def test_hostile_pages_time_out_while_the_batch_is_fine() -> None:
     assert results["skeleton"].status == "ok" and results["skeleton"].reward < 0.1
     assert results["loop"].status == "timeout" and results["loop"].reward == 0.0
     assert results["onload-loop"].status == "timeout" and results["onload-loop"].reward == 0.0
-    assert results["deep"].status in ("ok", "timeout")
+    assert results["deep"].status == "rejected"  # over max_html_chars: scored as wrong
     assert again.status == "ok" and again.reward == 1.0
     assert results["skeleton"].components["tag_jaccard"] == 1.0
 

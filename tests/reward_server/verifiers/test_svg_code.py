@@ -78,8 +78,8 @@ def test_extract_table(response: str, expected: str | None) -> None:
     assert extract(response, OPTIONS, CONTEXT) == expected
 
 
-def test_extract_without_raw_fallback_needs_the_answer_block() -> None:
-    strict = Options(raw_fallback=False)
+def test_extract_with_strict_tags_needs_the_answer_block() -> None:
+    strict = Options(strict_tags=True)
     assert extract(f"Sure! {SVG}", strict, CONTEXT) is None
     assert extract(f"<answer>{SVG}</answer>", strict, CONTEXT) == SVG
 
@@ -405,7 +405,7 @@ def test_ten_megabytes_are_refused_before_parsing() -> None:
     body = '<rect width="1" height="1"/>' * (10_000_000 // 28)
     candidate = f"<svg {NS}>{body}</svg>"
     verdict = compare(candidate, RED_SQUARE, OPTIONS, CONTEXT)
-    assert verdict.status == "ok" and verdict.score == 0.0
+    assert verdict.status == "rejected" and verdict.score == 0.0  # a guard: scored as wrong
     assert "max_chars" in (verdict.message or "")
     assert extract(f"<answer>{candidate}</answer>", OPTIONS, CONTEXT) == candidate
 
@@ -494,7 +494,7 @@ def test_use_bomb_is_refused_before_rendering() -> None:
     # cairosvg itself gives up only after 100,000 referenced elements, about a minute.
     assert svg_code.use_expansion(_use_bomb(9)) > svg_code.MAX_USE_EXPANSION
     verdict = compare(_use_bomb(9), RED_SQUARE, OPTIONS, CONTEXT)
-    assert verdict.status == "ok" and verdict.score == 0.0
+    assert verdict.status == "rejected" and verdict.score == 0.0  # a guard: scored as wrong
     assert "<use>" in (verdict.message or "")
 
 

@@ -15,9 +15,19 @@ Contract
   once: across the batch, across concurrent batches (in-flight table), and across time
   (the verdict cache). Results repeat the verdict with `cached: true`.
 - Results come back in request order, one per item, always the same shape.
-- Each worker, with every process it starts (Chromium), is capped at
-  `REWARD_WORKER_MEMORY_MB` (`reward_server.memory`): an item that needs more is killed
-  with its worker and gets `error`.
+- Each worker process is a pool of its own and runs one item at a time; the items wait
+  in the engine's queue. A free worker takes the oldest item of a reference (a GRPO
+  group) whose home it is, so its per-process caches (a parsed math gold, a rendered
+  reference page) serve the whole group and later epochs; with none of its own waiting
+  it takes the oldest item of any group, so no item waits behind a slow one while a
+  worker is free.
+- Each worker, with every process it starts (Chromium), may add at most
+  `REWARD_WORKER_MEMORY_MB` to what it inherits (`reward_server.memory`): an item that
+  needs more is killed with its worker and gets `error`.
+- Workers warm up as they start, before they take an item (imports, then each verifier
+  module's optional `warm_up()`: Math-Verify's parser, Chromium's launch), so a fresh or
+  replaced worker's first item does not pay for it under the item timeout. `health()`
+  says how many workers are ready and how long their start took.
 - Cancelling `score` (a client gone, a deadline passed) drops the verifications that no
   other call is waiting for: queued ones never start, running ones have their worker
   stopped, so abandoned work does not keep workers busy.
@@ -33,10 +43,13 @@ import asyncio
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import importlib
 import logging
 import math
 import threading
+import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,19 +72,34 @@ _Verdicts = dict[str, Verdict]
 SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 
 
-def _preload(modules: tuple[str, ...], memory_mb: int) -> None:
-    """Worker initializer: cap the worker's memory (`reward_server.memory`), then import
-    the verifier modules once, not on the first item.
+# Seconds the worker's initializer spent warming up (set in the worker process).
+_warmup_seconds: float | None = None
 
-    A module that fails to import must not take the pool down (pebble expires every
-    worker whose initializer raises): its items will report the import error instead.
+
+def _preload(modules: tuple[str, ...], warm_up: bool, memory_mb: int) -> None:
+    """Worker initializer: cap the worker's memory (`reward_server.memory`), import the
+    verifier modules once, not on the first item, and run their `warm_up()` when asked.
+
+    A module that fails to import or warm up must not take the pool down (pebble expires
+    every worker whose initializer raises): its items will report the error instead.
     """
+    global _warmup_seconds
+    start = time.perf_counter()
     cap_worker_memory(memory_mb)
     for module in modules:
         try:
-            importlib.import_module(module)
+            loaded = importlib.import_module(module)
+            hook = getattr(loaded, "warm_up", None) if warm_up else None
+            if hook is not None:
+                hook()
         except Exception:  # noqa: BLE001
             log.exception("could not preload verifier module %s", module)
+    _warmup_seconds = time.perf_counter() - start
+
+
+def _warmup_report() -> float | None:
+    """What a worker answers once it is up: how long its warm-up took."""
+    return _warmup_seconds
 
 
 def _run_compare(
@@ -85,6 +113,17 @@ def _run_compare(
 
 
 @dataclass
+class _Task:
+    """A verification waiting in the engine's queue, then running on one worker."""
+
+    key: str
+    home: int  # the worker whose caches this group's items use
+    args: tuple[Any, ...]
+    future: concurrent.futures.Future[Verdict]  # what callers wait on
+    running: Any = None  # pebble's future, once a worker took it
+
+
+@dataclass
 class _Pending:
     """An item waiting for a verdict: everything needed to compose its result."""
 
@@ -93,6 +132,7 @@ class _Pending:
     options: Any
     extracted: str
     key: str
+    group: int  # stable hash of (answer type, reference): the worker it goes to
     cached_verdict: Verdict | None = None
 
 
@@ -108,7 +148,13 @@ class Engine:
         # How many calls wait on each in-flight key: a cancelled call may only drop a
         # verification nobody else shares.
         self._waiters: collections.Counter[str] = collections.Counter()
-        self._pool = self._new_pool()
+        self._pools = [self._new_pool() for _ in range(self.settings.workers)]
+        self._queue: collections.deque[_Task] = collections.deque()
+        self._busy: list[_Task | None] = [None] * len(self._pools)
+        self._started_at = time.perf_counter()
+        self._ready: list[tuple[float, float | None]] = []  # (start s, warm-up s) per worker
+        for pool in self._pools:
+            pool.schedule(_warmup_report).add_done_callback(self._worker_ready)
         self._retry_pool = RetryPool(self.settings.retry_workers, self.settings.item_timeout_s)
 
     # -- pool -----------------------------------------------------------------------------
@@ -116,10 +162,19 @@ class Engine:
     def _new_pool(self) -> ProcessPool:
         modules = tuple(sorted({registry.get(name).module for name in registry.names()}))
         return ProcessPool(
-            max_workers=self.settings.workers,
-            initializer=_preload,
-            initargs=(modules, self.settings.worker_memory_mb),
+            max_workers=1, initializer=_preload,
+            initargs=(modules, self.settings.warm_up, self.settings.worker_memory_mb),
         )
+
+    def _worker_ready(self, future: concurrent.futures.Future[float | None]) -> None:
+        elapsed = time.perf_counter() - self._started_at
+        try:
+            warmup = future.result()
+        except Exception as exc:  # noqa: BLE001 - a worker that died starting is replaced
+            log.warning("a worker failed to start: %s", exc)
+            return
+        with self._lock:
+            self._ready.append((elapsed, warmup))
 
     def _schedule(self, pending: _Pending) -> concurrent.futures.Future[Verdict]:
         """The future verdict for a key, sharing one already in flight."""
@@ -128,23 +183,74 @@ class Engine:
             future = self._inflight.get(pending.key)
             if future is not None:
                 return future
-            if not self._pool.active:
-                log.warning("worker pool was stopped; starting a new one")
-                self._pool = self._new_pool()
-            future = self._pool.schedule(
-                _run_compare,
-                args=(
-                    registry.get(pending.item.answer_type).module,
-                    pending.extracted,
-                    pending.item.answer,
-                    pending.options,
-                    pending.item.context,
-                ),
-                timeout=self.settings.item_timeout_s,
-            )
+            future = concurrent.futures.Future()
+            args = (registry.get(pending.item.answer_type).module, pending.extracted,
+                    pending.item.answer, pending.options, pending.item.context)
+            task = _Task(pending.key, pending.group % len(self._pools), args, future)
             self._inflight[pending.key] = future
+            self._queue.append(task)
+            started = self._dispatch()
         future.add_done_callback(lambda f, key=pending.key: self._forget(key, f))
+        future.add_done_callback(lambda f, task=task: self._stop_if_cancelled(task))
+        self._watch(started)
         return future
+
+    def _dispatch(self) -> list[tuple[int, _Task]]:
+        """Give each free worker its next task (lock held); the caller `_watch`es them."""
+        started = []
+        for worker, current in enumerate(self._busy):
+            task = None if current is not None else self._next_task(worker)
+            if task is None:
+                continue
+            if not self._pools[worker].active:
+                log.warning("worker pool was stopped; starting a new one")
+                self._pools[worker] = self._new_pool()
+            task.running = self._pools[worker].schedule(
+                _run_compare, args=task.args, timeout=self.settings.item_timeout_s)
+            self._busy[worker] = task
+            started.append((worker, task))
+        return started
+
+    def _next_task(self, worker: int) -> _Task | None:
+        """The oldest waiting task whose home is `worker`, else the oldest of any group."""
+        while self._queue and self._queue[0].future.cancelled():
+            self._queue.popleft()
+        chosen = next((t for t in self._queue if t.home == worker
+                       and not t.future.cancelled()), None)
+        if chosen is None and self._queue:
+            chosen = self._queue[0]
+        if chosen is not None:
+            self._queue.remove(chosen)
+        return chosen
+
+    def _watch(self, started: list[tuple[int, _Task]]) -> None:
+        # outside the lock: a callback on a future that is already done runs at once
+        for worker, task in started:
+            task.running.add_done_callback(
+                lambda running, worker=worker, task=task: self._finished(worker, task, running))
+
+    def _finished(self, worker: int, task: _Task, running: Any) -> None:
+        with self._lock:
+            self._busy[worker] = None
+            started = self._dispatch()
+        self._watch(started)
+        if task.future.done():
+            return  # cancelled by its callers while it ran
+        try:
+            if running.cancelled():
+                task.future.cancel()
+            elif running.exception() is not None:
+                task.future.set_exception(running.exception())
+            else:
+                task.future.set_result(running.result())
+        except concurrent.futures.InvalidStateError:
+            pass  # cancelled by its callers just now
+
+    @staticmethod
+    def _stop_if_cancelled(task: _Task) -> None:
+        """A cancelled task that a worker is running: stop that worker (pebble kills it)."""
+        if task.future.cancelled() and task.running is not None:
+            task.running.cancel()
 
     def _forget(self, key: str, future: concurrent.futures.Future[Verdict]) -> None:
         with self._lock:
@@ -191,8 +297,14 @@ class Engine:
         return {**verdicts, **{key: retry_verdict(f, budget) for key, f in retries.items()}}
 
     def close(self) -> None:
-        self._pool.stop()
-        self._pool.join(timeout=10)
+        with self._lock:
+            waiting, self._queue = list(self._queue), collections.deque()
+        for task in waiting:
+            task.future.cancel()
+        for pool in self._pools:
+            pool.stop()
+        for pool in self._pools:
+            pool.join(timeout=10)
         self._retry_pool.close()
 
     def __enter__(self) -> Engine:
@@ -204,10 +316,20 @@ class Engine:
     def health(self) -> dict[str, Any]:
         with self._lock:
             inflight = len(self._inflight)
+            queued = len(self._queue)
+            ready = list(self._ready)
+        warmups = [w for _, w in ready if w is not None]
         return {
             "workers": self.settings.workers,
-            "pool_active": bool(self._pool.active),
+            "pool_active": all(pool.active for pool in self._pools),
             "inflight": inflight,
+            "queued": queued,
+            "workers_ready": len(ready),
+            # seconds from the engine's start until its last worker was ready, and the
+            # longest warm-up inside a worker (None until every worker has started)
+            "worker_start_s": max(s for s, _ in ready) if len(ready) == len(self._pools)
+            else None,
+            "warmup_s": max(warmups) if warmups and len(ready) == len(self._pools) else None,
             "item_timeout_s": self.settings.item_timeout_s,
             "cache": self.cache.stats(),
             "code_sandbox": self._code_sandbox(),
@@ -307,14 +429,16 @@ class Engine:
         if extracted is None:
             return self._compose(item, options, None, Verdict(0.0, status="no_answer",
                                                             message="no answer found"), False)
+        reference = canonical_json(item.answer)
         key = verdict_key(
             item.answer_type,
             extracted,
-            canonical_json(item.answer),
-            canonical_json(dataclasses.asdict(options)),
+            reference,
+            _options_json(options),
             canonical_json(item.choices),
         )
-        return _Pending(index, item, options, extracted, key)
+        group = zlib.crc32(f"{item.answer_type}\x00{reference}".encode("utf-8", "surrogatepass"))
+        return _Pending(index, item, options, extracted, key, group)
 
     def _finish(self, entry: _Pending, verdict: Verdict, cached: bool) -> ScoreResult:
         if verdict.status in ("ok", "rejected") and not cached:
@@ -345,13 +469,10 @@ class Engine:
         return ScoreResult(item.id, 0.0, 0.0, fmt, {}, None, "error", message, False)
 
 
-def _finite(verdict: Verdict) -> Verdict:
-    """The verdict, or an `error` one when its score or a component is not a finite number
-    (a NaN reward would crash a trainer's arithmetic and is not JSON)."""
-    numbers = [verdict.score, *verdict.components.values()]
-    if all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
-        return verdict
-    return Verdict(0.0, status="error", message="the verifier returned a non-finite score")
+@functools.lru_cache(maxsize=1024)
+def _options_json(options: Any) -> str:
+    """The cache-key text of a verifier's (frozen, hashable) options: once per options."""
+    return canonical_json(dataclasses.asdict(options))
 
 
 async def _all_done(futures: _Futures) -> None:
@@ -371,6 +492,15 @@ def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
     log "exception was never retrieved" for it."""
     if not wrapper.cancelled():
         wrapper.exception()
+
+
+def _finite(verdict: Verdict) -> Verdict:
+    """The verdict, or an `error` one when its score or a component is not a finite number
+    (a NaN reward would crash a trainer's arithmetic and is not JSON)."""
+    numbers = [verdict.score, *verdict.components.values()]
+    if all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
+        return verdict
+    return Verdict(0.0, status="error", message="the verifier returned a non-finite score")
 
 
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:

@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import json
 import math
+import sys
 import types as pytypes
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,7 +33,8 @@ class VerifierSpec:
     defaults: tuple[tuple[str, Any], ...] = ()
 
     def load(self) -> pytypes.ModuleType:
-        return importlib.import_module(self.module)
+        # sys.modules first: import_module's own checks cost more than a verifier's extract
+        return sys.modules.get(self.module) or importlib.import_module(self.module)
 
 
 _SPECS: dict[str, VerifierSpec] = {}

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Verifier worker processes (default: one per CPU core).",
     )
+    warm_up: bool = Field(
+        True,
+        description="Workers warm up as they start (imports, the math parser, Chromium), "
+        "before taking items.",
+    )
     item_timeout_s: float = Field(
         5.0, gt=0, description="Hard limit per item; an overrunning worker is killed."
     )

@@ -32,7 +32,8 @@ wrong answer); one whose page crashes the renderer scores 0 with status `ok` (th
 fault); one whose page does not finish loading or capturing within
 `render_timeout_s` is status `timeout`; a reference that does not render is `error`.
 Rendering is sandboxed as `reward_server.browser` describes (JavaScript off unless
-`javascript=true`, every request but `data:` aborted, fresh context per page).
+`javascript=true`, every request but `data:` aborted; a warm page per worker for pages
+without scripts, a fresh context for each scripted one).
 """
 
 from __future__ import annotations
@@ -175,6 +176,13 @@ def _render_reference(html: str, settings: RenderSettings) -> Rendering:
     from reward_server.browser import render_html
 
     return render_html(html, settings)
+
+
+def warm_up() -> None:
+    """Run at a worker's start: launch this process's Chromium and render one page."""
+    from reward_server.browser import render_html
+
+    render_html("<p>warm</p>", Options().render_settings())
 
 
 def compare(

@@ -53,8 +53,8 @@ from functools import lru_cache
 from typing import Any
 
 from reward_server.types import ItemContext, Reference, Verdict
+from reward_server.verifiers import latex_parsing, multiple_choice
 from reward_server.verifiers import math_normalize as mn
-from reward_server.verifiers import multiple_choice
 from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
 from reward_server.verifiers.math_cost import costly_operation
 
@@ -246,6 +246,35 @@ def equivalent(gold: str, pred: str, options: Options) -> str | None:
 
 # -- the sympy stage ---------------------------------------------------------------------
 
+# Answer shapes a worker parses as it starts (`warm_up`): ANTLR builds its prediction DFA
+# as it meets new inputs, so a cold parser pays several times over for its first
+# fractions, intervals, matrices, relations. These are typical answers, not test data.
+_WARM_UP_ANSWERS = (
+    "42", "-3.5", "\\frac{3}{4}", "\\frac{\\sqrt{3}}{2}", "2\\sqrt{5}", "3\\pi",
+    "\\frac{\\pi}{6}", "x=2", "y=2x+1", "x^2+2x+1", "(x+1)^2", "2\\sin x\\cos x",
+    "\\tan^2\\theta+1", "e^{2x}", "\\log_2 8", "\\ln(3)", "n!", "\\binom{5}{2}", "a_n=2^n",
+    "f(x)=3x-1", "10\\%", "45^\\circ", "(1,2)", "[0,1)", "(-\\infty,3]\\cup[5,\\infty)",
+    "\\{1,2,3\\}", "(3,-2,7)", "x\\in[-2,7]", "-1<x\\le4", "x\\geq 3", "a=1,b=2",
+    "x=1 \\text{ or } x=-1", "\\emptyset", "\\infty", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+    "\\begin{bmatrix}1\\\\0\\end{bmatrix}", "\\frac{x^2}{4}+\\frac{y^2}{3}=1", "\\sqrt[3]{2}",
+    "|x-1|", "\\overline{AB}", "1+2i", "\\pm\\sqrt{2}", "\\frac{1}{2}\\cdot 3\\times4",
+    "5\\text{ cm}", "1.5\\times10^{3}", "\\mathbb{R}", "\\angle ABC=30^\\circ", "p,q",
+    "204_5", "\\cos(2\\alpha)", "\\sum_{k=1}^{n}k", "\\int_0^1 x\\,dx", "3:4",
+)
+
+
+def warm_up() -> None:
+    """Run at a worker's start: import Math-Verify and sympy, and warm the LaTeX parser on
+    typical answer shapes (the engine calls this before the worker takes items)."""
+    for text in _WARM_UP_ANSWERS:
+        try:
+            equivalent(mn.normalize(text), "2\\pi", Options())
+        except _SympyTimeout:
+            continue  # a loaded machine: what was parsed so far is warm all the same
+    _parse.cache_clear()  # what stays warm is the parser, not these answers
+
+
+
 
 def _alarm_seconds(options: Options) -> int | None:
     """Math-Verify's per-call limit: signal.alarm works on the main thread only; elsewhere
@@ -262,6 +291,7 @@ def _parse(text: str, timeout_s: int | None) -> tuple[Any, ...]:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
     from math_verify.errors import TimeoutException
 
+    latex_parsing.enable()  # same trees, a fraction of ANTLR's full-LL cost
     prose = mn.looks_like_prose(text)
     candidate = text if prose else "\\boxed{" + text + "}"
     try:

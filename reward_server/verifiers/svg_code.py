@@ -384,6 +384,14 @@ def _render_reference(source: str, size: int, background: str) -> np.ndarray:
     return render_svg(source, size, background)
 
 
+def warm_up() -> None:
+    """Run at a worker's start: import cairosvg and the image comparison, score one pair."""
+    drawing = ('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8">'
+               '<rect width="4" height="4"/></svg>')
+    compare(drawing, drawing, Options(), ItemContext())
+    _render_reference.cache_clear()
+
+
 def compare(
     extracted: str, reference: Reference, options: Options, context: ItemContext
 ) -> Verdict:

@@ -14,9 +14,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from reward_server.validation import check_count
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The JSON value of a request body; every failure is a `RequestValidationError` of
+    type `json_invalid` (a 422), never another exception (see `JSONBodyRequest`)."""
+    try:
+        return json.loads(body)
+    except (RecursionError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise RequestValidationError([{
+            "type": "json_invalid", "loc": ("body",), "msg": "JSON decode error",
+            "input": {}, "ctx": {"error": reason},
+        }]) from None
 
 
 class JSONBodyRequest(Request):

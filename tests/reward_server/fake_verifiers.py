@@ -13,6 +13,7 @@
     alloc:<MiB>       allocates that much in the worker, then scores 1
     children-alloc:<n>:<MiB>  starts n child processes that each allocate that much, wait
     inf-component     scores 1 with an infinite component
+    warmed?           1.0 when this worker ran `warm_up()` before, else 0.0
     anything else     1.0 when it equals the reference, else 0.0
 """
 
@@ -41,6 +42,14 @@ class Options(BaseOptions):
     )
 
 
+_warmed = False
+
+
+def warm_up() -> None:
+    global _warmed
+    _warmed = True
+
+
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
     answer = extract_tagged(response, options, context)
     if answer == "extract-keyerror":
@@ -51,7 +60,7 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
 def compare(extracted: str, reference: Any, options: Options, context: ItemContext) -> Verdict:
     if extracted.startswith("sleep:"):
         time.sleep(float(extracted.split(":", 1)[1]))
-        return Verdict(1.0, {"slept": 1.0})
+        return Verdict(1.0, {"slept": 1.0, "pid": float(os.getpid())})
     if extracted.startswith("spin:"):
         deadline = time.process_time() + float(extracted.split(":", 1)[1])
         while time.process_time() < deadline:
@@ -85,5 +94,7 @@ def compare(extracted: str, reference: Any, options: Options, context: ItemConte
         return Verdict(float("nan"), {"match": 0.0})
     if extracted == "inf-component":
         return Verdict(1.0, {"match": float("inf")})
+    if extracted == "warmed?":
+        return Verdict(1.0 if _warmed else 0.0, {"pid": float(os.getpid())})
     score = 1.0 if extracted == str(reference) else 0.0
     return Verdict(min(1.0, score + options.bonus), {"match": score, "pid": float(os.getpid())})

@@ -28,6 +28,7 @@ from reward_server.browser import (
     browser_launches,
     render_html,
     shutdown,
+    warm_renders,
 )
 
 JS = RenderSettings(javascript=True)
@@ -99,6 +100,50 @@ def test_renders_screenshot_and_visible_text() -> None:
     assert rendering.blocked == ()
     # Something dark (the heading) was painted on the white page.
     assert rendering.image.min() < 100
+
+
+def test_warm_page_serves_script_free_pages_and_forgets_the_previous_one() -> None:
+    render_html("<p>start</p>")
+    launches, served = browser_launches(), warm_renders()
+    first = render_html("<title>t</title><p>alpha page</p><div style='height:3000px'></div>")
+    second = render_html("<p>beta</p>")
+    assert warm_renders() == served + 2 and browser_launches() == launches
+    assert first.text.strip() == "alpha page" and second.text.strip() == "beta"
+    assert first.page_height > 3000 and second.page_height < 1000  # no layout carried over
+    assert second.image.shape == render_html("<p>beta</p>").image.shape
+
+
+def test_a_script_free_page_leaves_no_cookie_in_the_warm_context() -> None:
+    from reward_server import browser
+
+    render_html("<meta http-equiv='set-cookie' content='left=behind'><p>cookie</p>"
+                "<img src='http://example.com/set-cookie.png'>")
+    cookies = browser._shared_thread().run(
+        lambda renderer: renderer._warm.context.cookies())  # type: ignore[arg-type,return-value,union-attr]
+    assert cookies == []
+
+
+def test_scripted_pages_get_a_fresh_context_each() -> None:
+    served = warm_renders()
+    # window.name survives navigations of one tab; a global is the page's own state
+    writer = "<script>window.name = 'left behind'; window.leftover = 1;</script><p>w</p>"
+    reader = ("<p id='o'></p><script>document.getElementById('o').textContent ="
+              " 'name=' + window.name + ' leftover=' + typeof window.leftover;</script>")
+    render_html(writer, JS)
+    assert render_html(reader, JS).text.strip() == "name= leftover=undefined"
+    assert warm_renders() == served
+
+
+def test_a_timed_out_render_drops_the_warm_page() -> None:
+    slow = RenderSettings(navigation_timeout_s=0.3)
+    frames = "<iframe srcdoc='x'></iframe>" * 1
+    deep = "<div>" * 5000 + "deep" + "</div>" * 5000
+    render_html("<p>warm</p>", slow)
+    try:
+        render_html(deep * 40 + frames, slow)
+    except RenderError as exc:
+        assert exc.kind == "timeout"
+    assert render_html("<p>after</p>", slow).text.strip() == "after"
 
 
 def test_tall_page_is_captured_to_the_clamp() -> None:

@@ -84,6 +84,7 @@ def test_malformed_json_is_422(client: TestClient) -> None:
     response = client.post("/score", content=b'{"items": [', headers={"content-type":
                                                                       "application/json"})
     assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"
 
 
 def test_too_many_items_is_413(client: TestClient) -> None:
@@ -114,4 +115,9 @@ def test_openapi_enum_is_the_registry(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     item = schema["components"]["schemas"]["ScoreItem"]
     assert set(item["properties"]["answer_type"]["enum"]) == set(registry.names())
+    body = schema["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]
+    request = schema["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+    item_refs = [arm.get("$ref", "") for arm in request["properties"]["items"]["items"]["anyOf"]]
+    assert any(ref.endswith("/ScoreItem") for ref in item_refs)
+    assert "ScoreResultModel" in schema["components"]["schemas"]
     assert client.get("/docs").status_code == 200

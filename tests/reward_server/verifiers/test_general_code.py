@@ -19,7 +19,7 @@ from reward_server.types import ItemContext, Reference, ScoreItem, Verdict
 from reward_server.verifiers import general_code
 
 CORPUS = Path(__file__).parents[2] / "data" / "general_code.jsonl"
-KNOWN = Path(__file__).parents[2] / "data" / "known_answers" / "general_code.jsonl"
+KNOWN = Path(__file__).parents[3] / "reward_server" / "known_answers" / "general_code.jsonl"
 ADD_IO = json.dumps({"inputs": ["1 2\n", "3 4\n"], "outputs": ["3\n", "7\n"]})
 
 

@@ -53,6 +53,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from reward_server import registry, sandbox
+from reward_server import settings as settings_module
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
 from reward_server.overrun import RetryPool, retry_verdict
@@ -71,15 +72,16 @@ SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 _warmup_seconds: float | None = None
 
 
-def _preload(modules: tuple[str, ...], warm_up: bool) -> None:
-    """Worker initializer: import the verifier modules once, not on the first item, and
-    run their `warm_up()` when asked.
+def _preload(modules: tuple[str, ...], warm_up: bool, settings: Settings) -> None:
+    """Worker initializer: adopt the engine's settings, import the verifier modules once,
+    not on the first item, and run their `warm_up()` when asked.
 
     A module that fails to import or warm up must not take the pool down (pebble expires
     every worker whose initializer raises): its items will report the error instead.
     """
     global _warmup_seconds
     start = time.perf_counter()
+    settings_module.adopt(settings)
     for module in modules:
         try:
             loaded = importlib.import_module(module)
@@ -149,14 +151,15 @@ class Engine:
         self._ready: list[tuple[float, float | None]] = []  # (start s, warm-up s) per worker
         for pool in self._pools:
             pool.schedule(_warmup_report).add_done_callback(self._worker_ready)
-        self._retry_pool = RetryPool(self.settings.retry_workers, self.settings.item_timeout_s)
+        self._retry_pool = RetryPool(self.settings)
 
     # -- pool -----------------------------------------------------------------------------
 
     def _new_pool(self) -> ProcessPool:
         modules = tuple(sorted({registry.get(name).module for name in registry.names()}))
         return ProcessPool(
-            max_workers=1, initializer=_preload, initargs=(modules, self.settings.warm_up)
+            max_workers=1, initializer=_preload,
+            initargs=(modules, self.settings.warm_up, self.settings),
         )
 
     def _worker_ready(self, future: concurrent.futures.Future[float | None]) -> None:

@@ -57,6 +57,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from reward_server import registry, sandbox
+from reward_server import settings as settings_module
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
 from reward_server.memory import MEMORY_EXIT_CODE, cap_worker_memory
@@ -76,16 +77,18 @@ SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 _warmup_seconds: float | None = None
 
 
-def _preload(modules: tuple[str, ...], warm_up: bool, memory_mb: int) -> None:
-    """Worker initializer: cap the worker's memory (`reward_server.memory`), import the
-    verifier modules once, not on the first item, and run their `warm_up()` when asked.
+def _preload(modules: tuple[str, ...], warm_up: bool, settings: Settings) -> None:
+    """Worker initializer: adopt the engine's settings, cap the worker's memory
+    (`reward_server.memory`), import the verifier modules once, not on the first item, and
+    run their `warm_up()` when asked.
 
     A module that fails to import or warm up must not take the pool down (pebble expires
     every worker whose initializer raises): its items will report the error instead.
     """
     global _warmup_seconds
     start = time.perf_counter()
-    cap_worker_memory(memory_mb)
+    settings_module.adopt(settings)
+    cap_worker_memory(settings.worker_memory_mb)
     for module in modules:
         try:
             loaded = importlib.import_module(module)
@@ -155,7 +158,7 @@ class Engine:
         self._ready: list[tuple[float, float | None]] = []  # (start s, warm-up s) per worker
         for pool in self._pools:
             pool.schedule(_warmup_report).add_done_callback(self._worker_ready)
-        self._retry_pool = RetryPool(self.settings.retry_workers, self.settings.item_timeout_s)
+        self._retry_pool = RetryPool(self.settings)
 
     # -- pool -----------------------------------------------------------------------------
 
@@ -163,7 +166,7 @@ class Engine:
         modules = tuple(sorted({registry.get(name).module for name in registry.names()}))
         return ProcessPool(
             max_workers=1, initializer=_preload,
-            initargs=(modules, self.settings.warm_up, self.settings.worker_memory_mb),
+            initargs=(modules, self.settings.warm_up, self.settings),
         )
 
     def _worker_ready(self, future: concurrent.futures.Future[float | None]) -> None:

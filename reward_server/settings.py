@@ -149,3 +149,22 @@ class Settings(BaseSettings):
     def code_item_budget_s(self) -> float:
         """The general-code whole-item budget: the setting, kept well under the item kill."""
         return min(self.code_item_limit_s, 0.8 * self.item_timeout_s)
+
+
+_ACTIVE: Settings | None = None
+
+
+def adopt(settings: Settings) -> None:
+    """Make `settings` this process's service settings (the engine's worker initializers
+    call it, so verifiers see the settings the service was started with, flags included,
+    not only what the environment says)."""
+    global _ACTIVE
+    _ACTIVE = settings
+
+
+def active() -> Settings:
+    """The service settings adopted by this process, else the environment's."""
+    global _ACTIVE
+    if _ACTIVE is None:
+        _ACTIVE = Settings()
+    return _ACTIVE

@@ -44,11 +44,11 @@ import os
 import secrets
 import signal
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from reward_server import sandbox
+from reward_server import settings as settings_module
 from reward_server.extraction import extract_answer, last_fenced_block
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, Reference, Verdict
@@ -266,10 +266,9 @@ class TestOutcome:
     detail: str = ""
 
 
-@cache
 def _service_settings() -> Settings:
-    """The service's settings as the worker's environment gives them (read once)."""
-    return Settings()
+    """The settings the service was started with (adopted by each worker process)."""
+    return settings_module.active()
 
 
 def sandbox_setup(settings: Settings) -> tuple[sandbox.Limits, sandbox.SandboxConfig]:

@@ -3,7 +3,7 @@ FROM python:3.11-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      chromium fonts-dejavu-core libcairo2 \
+      chromium bubblewrap fonts-dejavu-core libcairo2 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

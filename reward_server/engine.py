@@ -21,6 +21,9 @@ Contract
   reference page) serve the whole group and later epochs; with none of its own waiting
   it takes the oldest item of any group, so no item waits behind a slow one while a
   worker is free.
+- Each worker, with every process it starts (Chromium), may add at most
+  `REWARD_WORKER_MEMORY_MB` to what it inherits (`reward_server.memory`): an item that
+  needs more is killed with its worker and gets `error`.
 - Workers warm up as they start, before they take an item (imports, then each verifier
   module's optional `warm_up()`: Math-Verify's parser, Chromium's launch), so a fresh or
   replaced worker's first item does not pay for it under the item timeout. `health()`
@@ -43,6 +46,7 @@ import dataclasses
 import functools
 import importlib
 import logging
+import math
 import threading
 import time
 import zlib
@@ -56,6 +60,7 @@ from reward_server import registry, sandbox
 from reward_server import settings as settings_module
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
+from reward_server.memory import MEMORY_EXIT_CODE, cap_worker_memory
 from reward_server.overrun import RetryPool, retry_verdict
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, ScoreItem, ScoreResult, Verdict, canonical_json
@@ -73,8 +78,9 @@ _warmup_seconds: float | None = None
 
 
 def _preload(modules: tuple[str, ...], warm_up: bool, settings: Settings) -> None:
-    """Worker initializer: adopt the engine's settings, import the verifier modules once,
-    not on the first item, and run their `warm_up()` when asked.
+    """Worker initializer: adopt the engine's settings, cap the worker's memory
+    (`reward_server.memory`), import the verifier modules once, not on the first item, and
+    run their `warm_up()` when asked.
 
     A module that fails to import or warm up must not take the pool down (pebble expires
     every worker whose initializer raises): its items will report the error instead.
@@ -82,6 +88,7 @@ def _preload(modules: tuple[str, ...], warm_up: bool, settings: Settings) -> Non
     global _warmup_seconds
     start = time.perf_counter()
     settings_module.adopt(settings)
+    cap_worker_memory(settings.worker_memory_mb)
     for module in modules:
         try:
             loaded = importlib.import_module(module)
@@ -445,6 +452,7 @@ class Engine:
         self, item: ScoreItem, options: Any, extracted: str | None, verdict: Verdict, cached: bool
     ) -> ScoreResult:
         fmt = format_reward(item.response, item.context.chain_of_thought)
+        verdict = _finite(verdict)
         components = dict(verdict.components)
         if verdict.status != "ok":
             return ScoreResult(item.id, 0.0, 0.0, fmt, components, extracted, verdict.status,
@@ -489,6 +497,15 @@ def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
         wrapper.exception()
 
 
+def _finite(verdict: Verdict) -> Verdict:
+    """The verdict, or an `error` one when its score or a component is not a finite number
+    (a NaN reward would crash a trainer's arithmetic and is not JSON)."""
+    numbers = [verdict.score, *verdict.components.values()]
+    if all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
+        return verdict
+    return Verdict(0.0, status="error", message="the verifier returned a non-finite score")
+
+
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:
     """The verdict of a finished future; failures become `timeout` or `error` verdicts."""
     try:
@@ -496,6 +513,9 @@ def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:
     except TimeoutError:
         return Verdict(0.0, status="timeout", message="verifier exceeded the item timeout")
     except ProcessExpired as exc:
+        if exc.exitcode == MEMORY_EXIT_CODE:
+            return Verdict(0.0, status="error", message="verification exceeded the worker "
+                           "memory cap (REWARD_WORKER_MEMORY_MB); the worker was killed")
         return Verdict(0.0, status="error", message=f"verifier worker died: {exc}")
     except concurrent.futures.CancelledError:
         return Verdict(0.0, status="error", message="verification was cancelled")

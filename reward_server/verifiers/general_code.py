@@ -63,7 +63,7 @@ _HARNESS = (Path(__file__).parent / "code_harness.py").read_bytes()
 @dataclass(frozen=True)
 class Options(BaseOptions):
     time_limit_s: float = option(
-        2.0, "Wall-clock and CPU limit of one test (seconds)."
+        2.0, "Wall-clock and CPU limit of one test (seconds).", gt=0.0, le=30.0
     )
     partial_credit: bool = option(
         False, "Score the fraction of tests passed instead of all-or-nothing."
@@ -72,7 +72,7 @@ class Options(BaseOptions):
         True, "Skip the remaining tests after one fails (they count as failed)."
     )
     float_tolerance: float = option(
-        1e-6, "Absolute or relative tolerance when comparing numbers in outputs."
+        1e-6, "Absolute or relative tolerance when comparing numbers in outputs.", ge=0.0, le=1e6
     )
 
     def __post_init__(self) -> None:

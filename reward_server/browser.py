@@ -30,6 +30,12 @@ Contract
   a context) and restarted; the render is retried once.
 
 What the sandbox covers
+- Chromium runs in a network namespace of its own (`reward_server.netns`, bubblewrap):
+  it has no network at all, so nothing a page does (WebRTC STUN/TURN, QUIC and
+  WebTransport, WebSockets, prefetch, beacons, service workers) reaches any host, the
+  machine's own loopback included. Playwright drives it over a pipe. Where no namespace
+  can be made, rendering fails (`RenderError("browser")`) instead of running with network.
+  The walls below stay, as a second layer and to report what a page asked for.
 - JavaScript is off by default (`javascript=True` enables it for a render).
 - Every request the page makes is routed and refused, except `data:` URLs; the refused
   URLs are listed in `Rendering.blocked`. Subresources are aborted; navigations (a meta
@@ -62,6 +68,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from reward_server.netns import NetworkIsolationError, isolated_executable
+
 if TYPE_CHECKING:
     from playwright.sync_api import (
         Browser,
@@ -92,6 +100,10 @@ LAUNCH_ARGS: tuple[str, ...] = (
     # `<-loopback>` removes the implicit bypass, so localhost goes to the dead proxy too.
     "--proxy-bypass-list=<-loopback>",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    # A page's JavaScript heap: a memory bomb crashes its renderer (a render error) long
+    # before the worker's memory cap (reward_server.memory) has to kill the worker.
+    "--js-flags=--max-old-space-size=512",
+    "--renderer-process-limit=2",
 )
 
 # Largest screenshot (pixels) settings may ask for: 48 MB of RGB, whatever a request says.
@@ -161,10 +173,15 @@ class ChromiumRenderer:
     """
 
     def __init__(
-        self, executable_path: str = CHROMIUM_PATH, args: tuple[str, ...] = LAUNCH_ARGS
+        self,
+        executable_path: str = CHROMIUM_PATH,
+        args: tuple[str, ...] = LAUNCH_ARGS,
+        isolate_network: bool = True,
     ) -> None:
         self.executable_path = executable_path
         self.args = args
+        # Off only for tests that show what the namespace stops.
+        self.isolate_network = isolate_network
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._warm: _WarmPage | None = None
@@ -194,12 +211,19 @@ class ChromiumRenderer:
         log.info("started Chromium (launch %d in pid %d)", self.launches, os.getpid())
 
     def _launch(self) -> Browser:
+        executable = self.executable_path
+        if self.isolate_network:
+            try:
+                executable = isolated_executable(self.executable_path)
+            except NetworkIsolationError as exc:
+                message = f"refusing to start Chromium with network access: {exc}"
+                raise RenderError("browser", message) from None
         if self._playwright is None:
             from playwright.sync_api import sync_playwright
 
             self._playwright = sync_playwright().start()
         return self._playwright.chromium.launch(
-            executable_path=self.executable_path, args=list(self.args), headless=True
+            executable_path=executable, args=list(self.args), headless=True
         )
 
     def close(self) -> None:

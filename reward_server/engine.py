@@ -24,6 +24,9 @@ Contract
   reference page) serve the whole group and later epochs; with none of its own waiting
   it takes the oldest item of any group, so no item waits behind a slow one while a
   worker is free.
+- Each worker, with every process it starts (Chromium), may add at most
+  `REWARD_WORKER_MEMORY_MB` to what it inherits (`reward_server.memory`): an item that
+  needs more is killed with its worker and gets `error`.
 - Workers warm up as they start, before they take an item (imports, then each verifier
   module's optional `warm_up()`: Math-Verify's parser, Chromium's launch), so a fresh or
   replaced worker's first item does not pay for it under the item timeout. `health()`
@@ -46,6 +49,7 @@ import dataclasses
 import functools
 import importlib
 import logging
+import math
 import threading
 import time
 import zlib
@@ -56,8 +60,10 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from reward_server import registry, sandbox
+from reward_server import settings as settings_module
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
+from reward_server.memory import MEMORY_EXIT_CODE, cap_worker_memory
 from reward_server.metrics import CacheMode, EngineMetrics
 from reward_server.overrun import RetryPool, retry_verdict
 from reward_server.redis_cache import RedisVerdictCache
@@ -79,8 +85,9 @@ CACHED_STATUSES = ("ok", "rejected")
 _warmup_seconds: float | None = None
 
 
-def _preload(modules: tuple[str, ...], warm_up: bool) -> None:
-    """Worker initializer: import the verifier modules once, not on the first item, and
+def _preload(modules: tuple[str, ...], warm_up: bool, settings: Settings) -> None:
+    """Worker initializer: adopt the engine's settings, cap the worker's memory
+    (`reward_server.memory`), import the verifier modules once, not on the first item, and
     run their `warm_up()` when asked.
 
     A module that fails to import or warm up must not take the pool down (pebble expires
@@ -88,6 +95,8 @@ def _preload(modules: tuple[str, ...], warm_up: bool) -> None:
     """
     global _warmup_seconds
     start = time.perf_counter()
+    settings_module.adopt(settings)
+    cap_worker_memory(settings.worker_memory_mb)
     for module in modules:
         try:
             loaded = importlib.import_module(module)
@@ -166,14 +175,15 @@ class Engine:
         self._ready: list[tuple[float, float | None]] = []  # (start s, warm-up s) per worker
         for pool in self._pools:
             pool.schedule(_warmup_report).add_done_callback(self._worker_ready)
-        self._retry_pool = RetryPool(self.settings.retry_workers, self.settings.item_timeout_s)
+        self._retry_pool = RetryPool(self.settings)
 
     # -- pool -----------------------------------------------------------------------------
 
     def _new_pool(self) -> ProcessPool:
         modules = tuple(sorted({registry.get(name).module for name in registry.names()}))
         return ProcessPool(
-            max_workers=1, initializer=_preload, initargs=(modules, self.settings.warm_up)
+            max_workers=1, initializer=_preload,
+            initargs=(modules, self.settings.warm_up, self.settings),
         )
 
     def _worker_ready(self, future: concurrent.futures.Future[float | None]) -> None:
@@ -541,6 +551,7 @@ class Engine:
         self, item: ScoreItem, options: Any, extracted: str | None, verdict: Verdict, cached: bool
     ) -> ScoreResult:
         fmt = format_reward(item.response, item.context.chain_of_thought)
+        verdict = _finite(verdict)
         components = dict(verdict.components)
         if verdict.status != "ok":
             return ScoreResult(item.id, 0.0, 0.0, fmt, components, extracted, verdict.status,
@@ -585,6 +596,15 @@ def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
         wrapper.exception()
 
 
+def _finite(verdict: Verdict) -> Verdict:
+    """The verdict, or an `error` one when its score or a component is not a finite number
+    (a NaN reward would crash a trainer's arithmetic and is not JSON)."""
+    numbers = [verdict.score, *verdict.components.values()]
+    if all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
+        return verdict
+    return Verdict(0.0, status="error", message="the verifier returned a non-finite score")
+
+
 def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:
     """The verdict of a finished future; failures become `timeout` or `error` verdicts."""
     try:
@@ -592,6 +612,9 @@ def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:
     except TimeoutError:
         return Verdict(0.0, status="timeout", message="verifier exceeded the item timeout")
     except ProcessExpired as exc:
+        if exc.exitcode == MEMORY_EXIT_CODE:
+            return Verdict(0.0, status="error", message="verification exceeded the worker "
+                           "memory cap (REWARD_WORKER_MEMORY_MB); the worker was killed")
         return Verdict(0.0, status="error", message=f"verifier worker died: {exc}")
     except concurrent.futures.CancelledError:
         return Verdict(0.0, status="error", message="verification was cancelled")

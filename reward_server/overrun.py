@@ -38,6 +38,7 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
+from reward_server.settings import Settings, adopt
 from reward_server.types import ItemContext, Verdict
 
 log = logging.getLogger(__name__)
@@ -79,16 +80,21 @@ def _compare_on_a_budget(
 class RetryPool:
     """The separate pool that re-verifies overrunning items, one fresh process each."""
 
-    def __init__(self, workers: int, budget_s: float) -> None:
-        self.workers, self.budget_s = workers, budget_s
-        self._pool = ProcessPool(max_workers=workers, max_tasks=1)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.workers, self.budget_s = settings.retry_workers, settings.item_timeout_s
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPool:
+        return ProcessPool(max_workers=self.workers, max_tasks=1, initializer=adopt,
+                           initargs=(self.settings,))
 
     def schedule(
         self, module: str, extracted: str, reference: Any, options: Any, context: ItemContext
     ) -> concurrent.futures.Future[Verdict]:
         if not self._pool.active:
             log.warning("retry pool was stopped; starting a new one")
-            self._pool = ProcessPool(max_workers=self.workers, max_tasks=1)
+            self._pool = self._new_pool()
         return self._pool.schedule(
             _compare_on_a_budget,
             args=(module, extracted, reference, options, context, self.budget_s,

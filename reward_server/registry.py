@@ -15,6 +15,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import json
+import math
 import sys
 import threading
 import types as pytypes
@@ -180,12 +181,53 @@ def _build_options(name: str, raw_json: str) -> Any:
     for key in raw:
         if key not in known:
             raise OptionsError(key, f"unknown option for {name}; known: {', '.join(sorted(known))}")
+    # Before the type check: an Options' own __post_init__ checks would otherwise see a NaN
+    # first and blame the whole `options` instead of the field.
+    bounds = {f.name: f.metadata.get("bounds", {}) for f in dataclasses.fields(options_cls)}
+    for key, value in raw.items():
+        problem = number_problem(_as_number(value), bounds[key])
+        if problem is not None:
+            raise OptionsError(key, problem)
     try:
         return _adapter(options_cls).validate_python({**dict(get(name).defaults), **raw})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "options"
         raise OptionsError(field, first["msg"]) from None
+
+
+def _as_number(value: Any) -> Any:
+    """A string the type check would read as a number ("nan", "1e309"), as that number."""
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
+_BOUND_TESTS = {
+    "ge": (lambda value, bound: value >= bound, ">="),
+    "gt": (lambda value, bound: value > bound, ">"),
+    "le": (lambda value, bound: value <= bound, "<="),
+    "lt": (lambda value, bound: value < bound, "<"),
+}
+
+
+def number_problem(value: Any, bounds: dict[str, float]) -> str | None:
+    """Why a numeric option value is refused (not finite, or outside `bounds`), or None.
+
+    Values that are not numbers (None, text, bools) are left to the type check.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value):
+        return f"must be a finite number, not {value}"
+    for kind, bound in bounds.items():
+        holds, symbol = _BOUND_TESTS[kind]
+        if not holds(value, bound):
+            return f"must be {symbol} {bound}, not {value}"
+    return None
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
@@ -213,6 +255,7 @@ def describe() -> list[dict[str, Any]]:
                         "default": dict(spec.defaults).get(f.name, f.default),
                         "type": str(f.type),
                         "help": f.metadata.get("help", ""),
+                        "bounds": dict(f.metadata.get("bounds", {})),
                     }
                     for f in dataclasses.fields(options_cls)
                 },

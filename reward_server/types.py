@@ -72,6 +72,10 @@ class Verdict:
 
 @dataclass(frozen=True)
 class ScoreResult:
+    """One item's result. Its text fields echo client and model text (`id`, `extracted`,
+    `error`, component names): they are made valid Unicode here (`valid_unicode`), so every
+    transport can encode them, whatever the request held."""
+
     id: str | None
     reward: float
     acc_reward: float
@@ -81,6 +85,16 @@ class ScoreResult:
     status: Status
     error: str | None = None
     cached: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("id", "extracted", "error"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, valid_unicode(value))
+        if any(valid_unicode(key) is not key for key in self.components):
+            object.__setattr__(
+                self, "components", {valid_unicode(k): v for k, v in self.components.items()}
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +108,20 @@ class ScoreResult:
             "error": self.error,
             "cached": self.cached,
         }
+
+
+def valid_unicode(text: str) -> str:
+    """`text` with every lone surrogate (`"\\ud800"`, which JSON escapes can carry but UTF-8
+    cannot encode) replaced by U+FFFD; the same object when there is none.
+
+    Linear time: the common case is one successful encode.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Pairs split over two code points are joined back; lone halves become U+FFFD.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def canonical_json(value: Any) -> str:

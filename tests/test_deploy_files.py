@@ -41,7 +41,9 @@ def test_only_the_balancer_publishes_ports_and_replicas_default_to_three() -> No
     services = compose_config()["services"]
     assert set(services) == {"reward", "lb", "redis"}
     assert [name for name, s in services.items() if s.get("ports")] == ["lb"]
-    assert [p["target"] for p in services["lb"]["ports"]] == [8000]
+    ports = services["lb"]["ports"]
+    assert [p["target"] for p in ports] == [8000, 50051]  # HTTP, gRPC
+    assert {p["host_ip"] for p in ports} == {"127.0.0.1"}  # loopback unless REWARD_BIND
     assert services["reward"]["deploy"]["replicas"] == 3
     assert compose_config(REWARD_REPLICAS="5")["services"]["reward"]["deploy"]["replicas"] == 5
     assert services["lb"]["image"] == "haproxy:2.6" and services["redis"]["image"] == "redis:7.0"
@@ -83,7 +85,9 @@ def _haproxy_cfg() -> str:
     "server-template reward",
     "resolvers docker",
     "bind :8000",
-    ">>> gRPC frontend",                                       # where the gRPC port goes
+    "bind :50051 proto h2",                                    # gRPC, h2c
+    "server-template reward 16 reward:50051 proto h2",
+    "check port 8000 check-proto h1",                          # gRPC health via /health
 ])
 def test_balancer_config_has(directive: str) -> None:
     assert directive in _haproxy_cfg()

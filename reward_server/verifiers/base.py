@@ -19,9 +19,24 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def option(default: T, help: str) -> T:
-    """A dataclass field with a default and the `help` text shown by `/answer-types`."""
-    return field(default=default, metadata={"help": help})
+def option(
+    default: T,
+    help: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> T:
+    """A dataclass field with a default, the `help` text shown by `/answer-types`, and the
+    bounds a numeric value must respect (checked by `registry.build_options`: every
+    numeric option is finite and inside its bounds, or the request is refused naming it)."""
+    bounds = {
+        name: value
+        for name, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt))
+        if value is not None
+    }
+    return field(default=default, metadata={"help": help, "bounds": bounds})  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,7 @@ class BaseOptions:
         None,
         "Weight of format_reward added to the reward; None uses the server setting "
         "REWARD_FORMAT_WEIGHT.",
+        ge=-10.0, le=10.0,
     )
 
 

@@ -94,19 +94,23 @@ class Options(BaseOptions):
     gold_scale: float | Literal["auto", "pixels"] = option(
         "auto",
         "Reference coordinates run over 0..N (1 normalized, 1000), 'pixels', or 'auto'.",
+        gt=0.0, le=1e9,
     )
     pred_scale: float | Literal["auto", "pixels"] = option(
         "auto",
         "Predicted coordinates run over 0..N (1 normalized, 1000), 'pixels', or 'auto'.",
+        gt=0.0, le=1e9,
     )
     image_width: float | None = option(
-        None, "Image width in pixels, to convert pixel coordinates."
+        None, "Image width in pixels, to convert pixel coordinates.", gt=0.0, le=1e9
     )
     image_height: float | None = option(
-        None, "Image height in pixels, to convert pixel coordinates."
+        None, "Image height in pixels, to convert pixel coordinates.", gt=0.0, le=1e9
     )
     iou_threshold: float | None = option(
-        None, "If set, the score is 1 when IoU >= this value, else 0 (e.g. 0.5); None: the IoU."
+        None, "If set, the score is 1 when IoU >= this value, else 0 (e.g. 0.5); None: the IoU.",
+        ge=0.0,
+        le=1.0,
     )
 
 

@@ -45,7 +45,9 @@ _NEGATED_RE = re.compile(r"\b(?:not|isn[’']?t)\s+(true|false)\b", re.IGNORECAS
 _WORD_RE = re.compile(r"(?<![\w'’-])(yes|no|true|false)(?![\w'’-])", re.IGNORECASE)
 # A side word that opens the answer and ends its clause: "Yes,", "No.", "True".
 _OPENING_RE = re.compile(r"^\W*(yes|no|true|false)\s*(?:[.,;:!)\]]|$)", re.IGNORECASE)
-_CLAUSE_OPENING_RE = re.compile(r"[.;!?]\W*(yes|no|true|false)\b", re.IGNORECASE)
+# The gap after a clause mark holds no other clause mark: with `\W*` a run of dots would
+# rescan itself from every dot (quadratic on "Yes......", in the server process).
+_CLAUSE_OPENING_RE = re.compile(r"[.;!?][^\w.;!?]*(yes|no|true|false)\b", re.IGNORECASE)
 _MARKUP_RE = re.compile(r"\*\*|__|[*`$\"“”]")
 _WS_RE = re.compile(r"\s+")
 

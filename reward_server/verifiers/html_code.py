@@ -70,30 +70,40 @@ class Options(BaseOptions):
         "True: only the <answer> block counts. False (the recipe): without one, the last "
         "<!DOCTYPE html>/<html> document or fenced code block of the response is taken.",
     )
-    viewport_width: int = option(1280, "Viewport width in CSS pixels for both renders.")
-    viewport_height: int = option(960, "Viewport height in CSS pixels (shortest capture).")
+    viewport_width: int = option(
+        1280, "Viewport width in CSS pixels for both renders.", ge=16, le=4096
+    )
+    viewport_height: int = option(
+        960, "Viewport height in CSS pixels (shortest capture).", ge=16, le=4096
+    )
     max_page_height: int = option(
-        3840, "Full-page captures are cut off below this many CSS pixels."
+        3840, "Full-page captures are cut off below this many CSS pixels.", ge=16, le=32768
     )
     scale: float = option(
-        0.25, "Screenshot pixels per CSS pixel: the comparison's downscale (1280 -> 320)."
+        0.25, "Screenshot pixels per CSS pixel: the comparison's downscale (1280 -> 320).",
+        ge=0.05,
+        le=2.0,
     )
     javascript: bool = option(
         False, "Run the pages' JavaScript (off by default: untrusted code)."
     )
     render_timeout_s: float = option(
-        2.0, "Limit for loading a page and, separately, for capturing it; beyond: `timeout`."
+        2.0, "Limit for loading a page and, separately, for capturing it; beyond: `timeout`.",
+        gt=0.0,
+        le=600.0,
     )
-    visual_weight: float = option(0.45, "Weight of the screenshot similarity.")
-    text_weight: float = option(0.45, "Weight of the visible-text similarity.")
+    visual_weight: float = option(0.45, "Weight of the screenshot similarity.", ge=0.0, le=100.0)
+    text_weight: float = option(0.45, "Weight of the visible-text similarity.", ge=0.0, le=100.0)
     code_weight: float = option(
-        0.1, "Weight of the recipe's code overlap (0.6 token + 0.4 tag Jaccard)."
+        0.1, "Weight of the recipe's code overlap (0.6 token + 0.4 tag Jaccard).", ge=0.0, le=100.0
     )
     max_html_chars: int = option(
-        1_000_000, "Longer HTML is not rendered: rejected for an answer, error for a reference."
+        1_000_000, "Longer HTML is not rendered: rejected for an answer, error for a reference.",
+        ge=1,
+        le=10_000_000,
     )
     max_text_chars: int = option(
-        20_000, "Visible text beyond this many characters is not compared."
+        20_000, "Visible text beyond this many characters is not compared.", ge=1, le=1_000_000
     )
 
     def __post_init__(self) -> None:

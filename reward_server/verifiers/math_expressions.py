@@ -65,17 +65,20 @@ class Options(BaseOptions):
         6,
         "Decimal places kept when a decimal is compared (Math-Verify's float_rounding): "
         "1/3 equals 0.333333 but not 0.333.",
+        ge=0, le=15,
     )
     sympy_timeout_s: int = option(
         3,
         "Whole seconds allowed to each Math-Verify parse or verify call (signal.alarm) "
         "before the item is reported as timeout.",
+        ge=1, le=60,
     )
     max_answer_chars: int = option(
-        2000, "Longer answers are not parsed: status rejected."
+        2000, "Longer answers are not parsed: status rejected.", ge=1, le=100_000
     )
     max_nesting: int = option(
-        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status rejected."
+        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status rejected.", ge=1,
+        le=1000
     )
 
 

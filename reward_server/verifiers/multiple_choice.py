@@ -57,6 +57,8 @@ class Options(BaseOptions):
     max_options: int = option(
         26,
         "Highest option count considered when `choices` are not given (letters A..).",
+        ge=1,
+        le=26,
     )
 
 

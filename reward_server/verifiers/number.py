@@ -36,8 +36,8 @@ from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, 
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    rel_tol: float = option(0.0, "Relative tolerance (math.isclose); 0 means exact.")
-    abs_tol: float = option(0.0, "Absolute tolerance (math.isclose); 0 means exact.")
+    rel_tol: float = option(0.0, "Relative tolerance (math.isclose); 0 means exact.", ge=0.0)
+    abs_tol: float = option(0.0, "Absolute tolerance (math.isclose); 0 means exact.", ge=0.0)
 
 
 _UNITS = {
@@ -120,11 +120,18 @@ _NONE_RE = re.compile(r"\b(?:no|none|nothing|nobody|neither)\b", re.IGNORECASE)
 _WS_RE = re.compile(r"\s+")
 
 
+# No count is worded beyond this: a longer run is several numbers (and, read as one,
+# would grow an integer of thousands of digits, quadratic work in the server process).
+_WORDS_MAX = 10**15
+
+
 def _words_value(run: str) -> int | None:
     """The value of a run of English number words, or None when it is not one number."""
     tokens = [t for t in re.split(r"[\s-]+", run.lower()) if t and t != "and"]
     total, current, seen = 0, 0, False
     for token in tokens:
+        if current > _WORDS_MAX or total > _WORDS_MAX:
+            return None
         if token == "a":
             current = 1
         elif token in _UNITS:

@@ -28,7 +28,8 @@ from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, 
 @dataclass(frozen=True)
 class Options(BaseOptions):
     threshold: float = option(
-        0.5, "ANLS threshold: a normalized distance at or above it scores 0 (DocVQA: 0.5)."
+        0.5, "ANLS threshold: a normalized distance at or above it scores 0 (DocVQA: 0.5).", ge=0.0,
+        le=1.0
     )
 
 

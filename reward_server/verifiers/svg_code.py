@@ -76,17 +76,23 @@ class Options(BaseOptions):
     size: int = option(
         RENDER_SIZE,
         f"Render width and height in pixels (the recipe renders {RENDER_SIZE} x {RENDER_SIZE}).",
+        ge=8, le=2048,
     )
     background: str = option("white", "Colour painted under both renders (the recipe: white).")
-    visual_weight: float = option(0.5, "Weight of the visual term (the recipe's SSIM weight).")
+    visual_weight: float = option(
+        0.5, "Weight of the visual term (the recipe's SSIM weight).", gt=0.0, le=100.0
+    )
     token_weight: float = option(
-        0.25, "Weight of the token Jaccard term, counted in proportion to `visual`."
+        0.25, "Weight of the token Jaccard term, counted in proportion to `visual`.", ge=0.0,
+        le=100.0
     )
     tag_weight: float = option(
-        0.25, "Weight of the tag-name Jaccard term, counted in proportion to `visual`."
+        0.25, "Weight of the tag-name Jaccard term, counted in proportion to `visual`.", ge=0.0,
+        le=100.0
     )
     max_chars: int = option(
-        300_000, "Longer SVG sources are refused before parsing: status rejected."
+        300_000, "Longer SVG sources are refused before parsing: status rejected.", ge=1,
+        le=10_000_000
     )
 
     def __post_init__(self) -> None:

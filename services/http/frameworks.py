@@ -32,6 +32,7 @@ from reward_client.openrlhf import response_of
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, ScoreResult
 from reward_server.validation import FieldError, reference_error
+from services.http.body import JSONBodyRoute
 from services.http.scoring import InvalidMode, score_items
 
 
@@ -88,7 +89,7 @@ class FrameworkQuery:
 
 
 def framework_router(settings: Settings) -> APIRouter:
-    router = APIRouter(tags=["frameworks"])
+    router = APIRouter(tags=["frameworks"], route_class=JSONBodyRoute)
 
     @router.post("/openrlhf")
     async def openrlhf(

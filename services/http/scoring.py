@@ -66,7 +66,9 @@ async def score_items(engine: Engine, settings: Settings,
     problems: dict[int, FieldError] = {}
     every: list[FieldError] = []
     for index, item in enumerate(parsed):
-        found = [item] if isinstance(item, FieldError) else item_errors(index, item)
+        found = [item] if isinstance(item, FieldError) else item_errors(
+            index, item, settings.max_id_chars
+        )
         if found:
             problems[index] = found[0]
             every.extend(found)

@@ -115,8 +115,11 @@ class Stack:
         self.project = f"reward-test-{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_port = free_port()
+        self.grpc_url = f"grpc://127.0.0.1:{self.grpc_port}"
         self.replicas = replicas
         self.env = {**env, "REWARD_IMAGE": image, "REWARD_HTTP_PORT": str(self.port),
+                    "REWARD_STACK_GRPC_PORT": str(self.grpc_port),
                     "REWARD_BIND": "127.0.0.1", "REWARD_REPLICAS": str(replicas),
                     **(settings or {})}
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import httpx
 import pytest
 
+from reward_client import RewardClient
 from reward_server.settings import Settings
 from tests.deploy.stack import Stack, build_image, container_engine_env, running_stack
 from tests.deploy.workload import InProcessReference, Load, Outcome, grpo_batch
@@ -225,6 +226,25 @@ def test_a_group_sent_twice_is_verified_once(stack: Stack) -> None:
     assert all(r["cached"] for r in again)
     strip = [{k: v for k, v in r.items() if k != "cached"} for r in first.json()["results"]]
     assert [{k: v for k, v in r.items() if k != "cached"} for r in again] == strip
+
+
+def test_grpc_through_the_balancer_equals_http(stack: Stack) -> None:
+    """HAProxy's gRPC frontend: Score, ScoreStream and Health reach the replicas over h2c
+    and give what POST /score gives."""
+    batch = grpo_batch(random.Random(77), groups=4, samples=4, weights=(1, 1, 1, 1, 1))
+    with httpx.Client(base_url=stack.url, timeout=120) as client:
+        over_http = client.post("/score", json={"items": batch}).json()["results"]
+    grpc_client = RewardClient(stack.grpc_url, timeout_s=120)
+    assert grpc_client.health()["status"] == "ok"
+
+    def comparable(result: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in result.items() if k not in ("cached", "index", "elapsed_ms")}
+
+    over_grpc = grpc_client.score(batch)
+    assert [comparable(r) for r in over_grpc] == [comparable(r) for r in over_http]
+    streamed = sorted(grpc_client.stream(iter(batch)), key=lambda r: r["index"])
+    assert [r["index"] for r in streamed] == list(range(len(batch)))
+    assert [comparable(r) for r in streamed] == [comparable(r) for r in over_http]
 
 
 def test_compose_down_during_load_loses_no_accepted_request(

@@ -8,7 +8,11 @@
     refuse            a guard of the verifier refuses it: `rejected`
     extract-keyerror  `extract` itself raises KeyError (a bug, not an unknown type)
     crash             kills its own worker process
-    raise             raises
+    raise...          raises, quoting the answer
+    nan-score         scores NaN
+    alloc:<MiB>       allocates that much in the worker, then scores 1
+    children-alloc:<n>:<MiB>  starts n child processes that each allocate that much, wait
+    inf-component     scores 1 with an infinite component
     warmed?           1.0 when this worker ran `warm_up()` before, else 0.0
     anything else     1.0 when it equals the reference, else 0.0
 """
@@ -16,6 +20,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +37,9 @@ SPEC = VerifierSpec("test-fake", __name__, "anything",
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    bonus: float = option(0.0, "Added to a correct score (to test option plumbing).")
+    bonus: float = option(
+        0.0, "Added to a correct score (to test option plumbing).", ge=0.0, le=1.0
+    )
 
 
 _warmed = False
@@ -70,8 +78,22 @@ def compare(extracted: str, reference: Any, options: Options, context: ItemConte
         return Verdict(0.0, status="rejected", message="over the verifier's size guard")
     if extracted == "crash":
         os._exit(3)
-    if extracted == "raise":
-        raise RuntimeError("deliberate failure")
+    if extracted.startswith("raise"):
+        raise RuntimeError(f"deliberate failure: {extracted}")
+    if extracted.startswith("alloc:"):
+        block = bytearray(int(extracted.split(":", 1)[1]) * 2**20)
+        return Verdict(1.0, {"allocated": float(len(block))})
+    if extracted.startswith("children-alloc:"):
+        count, mib = (int(x) for x in extracted.split(":")[1:])
+        code = f"import time; b = bytearray({mib} * 2**20); time.sleep(30)"
+        children = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+        for child in children:
+            child.wait()
+        return Verdict(1.0, {"allocated": 0.0})
+    if extracted == "nan-score":
+        return Verdict(float("nan"), {"match": 0.0})
+    if extracted == "inf-component":
+        return Verdict(1.0, {"match": float("inf")})
     if extracted == "warmed?":
         return Verdict(1.0 if _warmed else 0.0, {"pid": float(os.getpid())})
     score = 1.0 if extracted == str(reference) else 0.0

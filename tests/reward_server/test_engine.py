@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from reward_server.cache import LRUVerdictCache
+from reward_server.cache import LRUVerdictCache, verdict_key
 from reward_server.engine import Engine
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, Verdict
@@ -182,6 +182,17 @@ def test_key_error_inside_extract_is_an_extract_failure(
     assert any("extract failed" in r.getMessage() for r in caplog.records)  # and logged
 
 
+
+def test_cache_stays_bounded_under_150k_distinct_items(fake_answer_type: str) -> None:
+    cache = LRUVerdictCache(1000)
+    for i in range(150_000):
+        cache.put(verdict_key("test-fake", "v1", str(i), "7", "{}", "null"), Verdict(1.0))
+    assert cache.stats()["size"] == 1000
+    with Engine(Settings(workers=2, item_timeout_s=5.0, cache_size=300)) as small:
+        items = [ScoreItem("test-fake", f"<answer>{i}</answer>", "7") for i in range(3000)]
+        results = small.score_sync(items)
+        assert len(results) == 3000 and {r.status for r in results} == {"ok"}
+        assert small.health()["cache_stats"]["local"]["size"] == 300
 def test_cancelled_call_frees_its_workers(fake_answer_type: str) -> None:
     """Both workers are busy with a call that is then cancelled: the next call is served
     at once, not after the abandoned items' 20 s."""

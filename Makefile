@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PORT ?= 8000
-HOST ?= 127.0.0.1
+# The service reads REWARD_PORT / REWARD_HOST itself; PORT / HOST are the short forms.
+PORT ?= $(or $(REWARD_PORT),8000)
+HOST ?= $(or $(REWARD_HOST),127.0.0.1)
 
 .PHONY: install serve test lint bench demo clean
 
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml scripts/install_system.sh scripts/install_deploy_tools.
 
 install: $(STAMP)
 
-serve: install  ## start the HTTP service with embedded defaults on $(HOST):$(PORT)
+serve: install  ## start the HTTP service on $(HOST):$(PORT) (PORT/HOST or REWARD_PORT/REWARD_HOST)
 	$(VENV)/bin/reward-server serve --host $(HOST) --port $(PORT)
 
 test: install  ## the whole test suite (GPU-only tests are deselected)
@@ -35,5 +36,5 @@ bench: install
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-demo: install  ## tiny CPU demo: curate -> stage 1 -> stage 2 -> plot (docs/demo_plot.png)
+demo: install  ## tiny CPU demo: curate -> stage 1 -> stage 2 -> plot (runs/demo/plot.png)
 	PYTHON=$(PY) bash scripts/demo.sh

@@ -54,10 +54,9 @@ def misses(url: str) -> int:
 
 async def one_request_each(url: str, batch: list[dict[str, Any]]) -> int:
     client = RewardClient(url, max_concurrency=64)
-    # a shared AsyncClient, as a framework's per-sample client would keep one
-    async with client._client() as http:  # noqa: SLF001 - reuse its pooled connections
-        await asyncio.gather(*(client._post_with_retries(http, [item])  # noqa: SLF001
-                               for item in batch))
+    # one shared connection, as a framework's per-sample client would keep one
+    async with client.connect() as connection:
+        await asyncio.gather(*(client.ascore([item], connection=connection) for item in batch))
     return len(batch)
 
 

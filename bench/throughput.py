@@ -4,16 +4,18 @@
 any), in groups of 16 samples per prompt with realistic duplication (a group repeats a
 few distinct answers), sent in batches of 8 groups (128 items). Scored
 (a) in process through `Engine` and (b) over HTTP against a freshly started server,
-each first with a cold verdict cache, then again warm. Prints items/s and the p50/p99
-latency of one batch.
+each first with a cold verdict cache, then again warm (both once every worker has
+started and warmed up, as `/health` reports). Prints items/s and the p50/p99 latency of
+one batch, and the HTTP rates as shares of the in-process ones.
 
-    python bench/throughput.py [--items 2000] [--workers 2]
+    python bench/throughput.py [--items 2000] [--workers 2] [--groups-per-batch 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -24,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
+import orjson  # noqa: E402
 
 from reward_server.engine import Engine  # noqa: E402
 from reward_server.settings import Settings  # noqa: E402
@@ -73,7 +76,7 @@ def make_items(count: int, seed: int = 0) -> list[ScoreItem]:
 
 
 def batches(items: list[ScoreItem]) -> list[list[ScoreItem]]:
-    size = GROUP * GROUPS_PER_BATCH
+    size = GROUP * GROUPS_PER_BATCH  # set by --groups-per-batch
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
@@ -85,7 +88,8 @@ def as_json(item: ScoreItem) -> dict[str, Any]:
 def run_in_process(items: list[ScoreItem], workers: int) -> list[tuple[str, float, list[float]]]:
     rows = []
     with Engine(Settings(workers=workers)) as engine:
-        engine.score_sync(items[:1])  # start the workers; the item's key is then cached
+        while engine.health()["worker_start_s"] is None:
+            time.sleep(0.1)  # the workers are still starting and warming up
         for label in ("cold", "warm"):
             latencies = []
             start = time.perf_counter()
@@ -103,7 +107,11 @@ async def _post_all(url: str, items: list[ScoreItem]) -> tuple[float, list[float
         start = time.perf_counter()
         for batch in batches(items):
             t0 = time.perf_counter()
-            response = await client.post("/score", json={"items": [as_json(i) for i in batch]})
+            # orjson, as a trainer's client would: the stdlib encoder costs the client
+            # (on the same two cores) about as much as the server's whole warm path
+            body = orjson.dumps({"items": [as_json(i) for i in batch]})
+            response = await client.post("/score", content=body,
+                                         headers={"content-type": "application/json"})
             response.raise_for_status()
             latencies.append(time.perf_counter() - t0)
         return time.perf_counter() - start, latencies
@@ -111,7 +119,9 @@ async def _post_all(url: str, items: list[ScoreItem]) -> tuple[float, list[float
 
 def run_http(items: list[ScoreItem], workers: int) -> list[tuple[str, float, list[float]]]:
     rows = []
-    with running_server({"REWARD_WORKERS": str(workers)}) as url:
+    with running_server({"REWARD_WORKERS": str(workers)}, startup_s=180) as url:
+        while httpx.get(url + "/health", timeout=10).json()["worker_start_s"] is None:
+            time.sleep(0.1)  # the workers are still starting and warming up
         for label in ("cold", "warm"):
             total, latencies = asyncio.run(_post_all(url, items))
             rows.append((f"HTTP, {label} cache", total, latencies))
@@ -127,7 +137,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--groups-per-batch", type=int, default=GROUPS_PER_BATCH,
+                        help="groups of 16 per request (the recipe's batch is 32 prompts)")
     args = parser.parse_args()
+    globals()["GROUPS_PER_BATCH"] = args.groups_per_batch
     items = make_items(args.items)
     distinct = len({(i.answer_type, i.response, str(i.answer)) for i in items})
     print(f"{len(items)} items, {distinct} distinct (answer, reference) pairs, "
@@ -135,10 +148,17 @@ def main() -> None:
     rows = run_in_process(items, args.workers) + run_http(items, args.workers)
     print("| mode | items/s | batch p50 ms | batch p99 ms |")
     print("| --- | ---: | ---: | ---: |")
+    rates = {}
     for label, total, latencies in rows:
-        print(f"| {label} | {len(items) / total:,.0f} | "
+        rates[label] = len(items) / total
+        print(f"| {label} | {rates[label]:,.0f} | "
               f"{statistics.median(latencies) * 1000:.1f} | "
               f"{percentile(latencies, 0.99) * 1000:.1f} |")
+    for cache in ("cold", "warm"):
+        share = rates[f"HTTP, {cache} cache"] / rates[f"in process, {cache} cache"]
+        print(f"\nHTTP, {cache} cache: {share:.0%} of the in-process rate", end="")
+    print(f"\n\nload average (1, 5, 15 min) at the end: "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

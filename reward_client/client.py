@@ -27,6 +27,7 @@ them, and the trainer leaves them out of the advantages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import Counter
@@ -194,15 +195,22 @@ class RewardClient:
     # -- async --
 
     async def ascore(
-        self, items: Sequence[dict[str, Any]], desc: str = "scoring"
+        self,
+        items: Sequence[dict[str, Any]],
+        desc: str = "scoring",
+        connection: Connection | None = None,
     ) -> list[dict[str, Any]]:
+        """Async `score`. `connection`: an open `connect()` to reuse (else one per call)."""
         if not items:
             return []
         size = self.batch_size
         chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
         limiter = asyncio.Semaphore(self.max_concurrency)
         bar = tqdm(total=len(items), desc=desc, unit="item", disable=not self.progress, leave=False)
-        async with self._connect() as conn:
+        async with contextlib.AsyncExitStack() as stack:
+            conn = connection if connection is not None else await stack.enter_async_context(
+                self.connect()
+            )
 
             async def send(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 async with limiter:
@@ -227,22 +235,25 @@ class RewardClient:
         if per_message < 1:
             raise ValueError("per_message must be >= 1")
         source = items if isinstance(items, AsyncIterable) else _aiter(items)
-        async with self._connect() as conn:
+        async with self.connect() as conn:
             try:
                 async for result in conn.stream(source, per_message):
                     yield result
             except (Retryable, httpx.TransportError) as exc:
                 raise RewardServerError(f"stream to {self.base_url} failed: {exc!r}") from exc
 
-    # -- internals --
-
-    def _connect(self) -> Connection:
+    def connect(self) -> Connection:
+        """A connection to the server, opened and closed by `async with`; passed to
+        `ascore(connection=)`, its HTTP keep-alive connections or gRPC channel serve many
+        calls (at most `max_concurrency` HTTP connections at once)."""
         if self.transport == "grpc":
             from reward_client.grpc import GrpcConnection
 
             return GrpcConnection(self.base_url, self.timeout_s)
         return HttpConnection(self.base_url, self.timeout_s, self.max_concurrency,
                               self.batch_size, self._http_transport)
+
+    # -- internals --
 
     def _retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
@@ -277,7 +288,7 @@ class RewardClient:
         else:
             verb, path = http_what.split(" ", 1)
             what = f"{verb} {self.base_url}{path}"
-        async with self._connect() as conn:
+        async with self.connect() as conn:
             try:
                 return await self._retrying()(getattr(conn, method))
             except (Retryable, httpx.TransportError) as exc:

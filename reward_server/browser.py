@@ -11,8 +11,15 @@ Contract
   processes, which are killed on timeout; Chromium and Playwright's driver exit with them
   (the driver sees its pipe close). A forked child forgets its parent's browser and starts
   its own. `shutdown()` stops them (also at exit).
-- Every render gets a fresh browser context (no cookies, storage or cache shared between
-  pages) and a fixed viewport; the page is loaded with `page.set_content`, never by URL.
+- A page without JavaScript (the default) is rendered in this process's warm page: one
+  browser context and page kept open per render settings and reused, its document
+  replaced by `page.set_content` (without scripts a page can write no storage and leave
+  no timers, and with every response refused it can set no cookie). That saves the new
+  renderer process a fresh context costs (about two thirds of a render). A page with
+  `javascript=True` gets a fresh context of its own, closed after the capture, so nothing
+  a script leaves behind (storage, timers, workers) reaches the next page. A render that
+  times out or fails drops the warm page; the next one opens a new one. Pages are loaded
+  with `page.set_content`, never by URL, at a fixed viewport.
 - The screenshot covers the full page height, clamped to `max_page_height` CSS pixels, and
   the viewport's width (horizontal overflow is cut off). It is taken at
   `device_scale_factor = scale`, so Chromium itself downscales it (1280 CSS px at scale
@@ -23,6 +30,12 @@ Contract
   a context) and restarted; the render is retried once.
 
 What the sandbox covers
+- Chromium runs in a network namespace of its own (`reward_server.netns`, bubblewrap):
+  it has no network at all, so nothing a page does (WebRTC STUN/TURN, QUIC and
+  WebTransport, WebSockets, prefetch, beacons, service workers) reaches any host, the
+  machine's own loopback included. Playwright drives it over a pipe. Where no namespace
+  can be made, rendering fails (`RenderError("browser")`) instead of running with network.
+  The walls below stay, as a second layer and to report what a page asked for.
 - JavaScript is off by default (`javascript=True` enables it for a render).
 - Every request the page makes is routed and refused, except `data:` URLs; the refused
   URLs are listed in `Rendering.blocked`. Subresources are aborted; navigations (a meta
@@ -55,8 +68,17 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from reward_server.netns import NetworkIsolationError, isolated_executable
+
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright, Route, WebSocketRoute
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        Page,
+        Playwright,
+        Route,
+        WebSocketRoute,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +100,10 @@ LAUNCH_ARGS: tuple[str, ...] = (
     # `<-loopback>` removes the implicit bypass, so localhost goes to the dead proxy too.
     "--proxy-bypass-list=<-loopback>",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    # A page's JavaScript heap: a memory bomb crashes its renderer (a render error) long
+    # before the worker's memory cap (reward_server.memory) has to kill the worker.
+    "--js-flags=--max-old-space-size=512",
+    "--renderer-process-limit=2",
 )
 
 # Largest screenshot (pixels) settings may ask for: 48 MB of RGB, whatever a request says.
@@ -147,13 +173,20 @@ class ChromiumRenderer:
     """
 
     def __init__(
-        self, executable_path: str = CHROMIUM_PATH, args: tuple[str, ...] = LAUNCH_ARGS
+        self,
+        executable_path: str = CHROMIUM_PATH,
+        args: tuple[str, ...] = LAUNCH_ARGS,
+        isolate_network: bool = True,
     ) -> None:
         self.executable_path = executable_path
         self.args = args
+        # Off only for tests that show what the namespace stops.
+        self.isolate_network = isolate_network
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
+        self._warm: _WarmPage | None = None
         self.launches = 0
+        self.warm_renders = 0  # renders served by the warm page (for tests and benches)
 
     @property
     def browser(self) -> Browser:
@@ -165,6 +198,7 @@ class ChromiumRenderer:
     def _start(self) -> None:
         from playwright.sync_api import Error as PlaywrightError
 
+        self._warm = None  # it belonged to the browser being replaced
         self._close_browser()
         try:
             self._browser = self._launch()
@@ -177,16 +211,24 @@ class ChromiumRenderer:
         log.info("started Chromium (launch %d in pid %d)", self.launches, os.getpid())
 
     def _launch(self) -> Browser:
+        executable = self.executable_path
+        if self.isolate_network:
+            try:
+                executable = isolated_executable(self.executable_path)
+            except NetworkIsolationError as exc:
+                message = f"refusing to start Chromium with network access: {exc}"
+                raise RenderError("browser", message) from None
         if self._playwright is None:
             from playwright.sync_api import sync_playwright
 
             self._playwright = sync_playwright().start()
         return self._playwright.chromium.launch(
-            executable_path=self.executable_path, args=list(self.args), headless=True
+            executable_path=executable, args=list(self.args), headless=True
         )
 
     def close(self) -> None:
         """Stop the browser and the driver; safe to call on dead or unstarted ones."""
+        self._drop_warm_page()
         self._close_browser()
         self._stop_driver()
 
@@ -218,10 +260,14 @@ class ChromiumRenderer:
         for attempt in (1, 2):
             browser = self.browser
             try:
-                return self._render_in_fresh_context(browser, html, settings)
+                if settings.javascript:
+                    return self._render_in_fresh_context(browser, html, settings)
+                return self._render_in_warm_page(browser, html, settings)
             except PlaywrightTimeout as exc:
+                self._drop_warm_page()  # it may still be busy with the page's layout
                 raise RenderError("timeout", f"rendering timed out: {_first_line(exc)}") from None
             except PlaywrightError as exc:
+                self._drop_warm_page()
                 if _alive(browser):
                     # The browser is fine: the page's own renderer crashed or refused it.
                     raise RenderError("crash", f"rendering failed: {_first_line(exc)}") from None
@@ -232,56 +278,104 @@ class ChromiumRenderer:
     def _render_in_fresh_context(
         self, browser: Browser, html: str, settings: RenderSettings
     ) -> Rendering:
+        """Scripted pages: a context of their own, closed after the capture."""
         blocked: list[str] = []
-
-        def abort(route: Route) -> None:
-            url = route.request.url
-            if url.startswith("data:"):
-                route.continue_()
-                return
-            blocked.append(url)
-            if route.request.is_navigation_request():
-                # A 204 answer to a navigation (meta refresh, a script setting `location`,
-                # an iframe) makes the frame stay where it is: aborting it instead would
-                # commit an error page, sooner or later depending on timing.
-                route.fulfill(status=204)
-            else:
-                route.abort("blockedbyclient")
-
-        def refuse_socket(socket: WebSocketRoute) -> None:
-            # Not calling connect_to_server() keeps the socket a mock: nothing is dialled.
-            blocked.append(socket.url)
-            socket.close()
-
-        context = browser.new_context(
-            viewport={"width": settings.viewport_width, "height": settings.viewport_height},
-            device_scale_factor=settings.scale,
-            java_script_enabled=settings.javascript,
-            service_workers="block",
-            accept_downloads=False,
-            offline=False,
-        )
+        context = _new_context(browser, settings, blocked)
         try:
-            context.route("**/*", abort)
-            if settings.javascript:  # only scripts open sockets; the mock costs a page script
-                context.route_web_socket("**/*", refuse_socket)
-            page = context.new_page()
-            page.set_content(
-                html, wait_until="load", timeout=settings.navigation_timeout_s * 1000
-            )
-            text, height = page.evaluate(_PAGE_FACTS_JS)
-            clip_height = max(settings.viewport_height, min(int(height), settings.max_page_height))
-            png = page.screenshot(
-                full_page=True,
-                clip={"x": 0, "y": 0, "width": settings.viewport_width, "height": clip_height},
-                timeout=settings.screenshot_timeout_s * 1000,
-                animations="disabled",
-                caret="hide",
-                type="png",
-            )
+            return _capture(context.new_page(), html, settings, blocked)
         finally:
             _close_quietly(context)
-        return Rendering(_decode_png(png), str(text), int(height), tuple(blocked))
+
+    def _render_in_warm_page(
+        self, browser: Browser, html: str, settings: RenderSettings
+    ) -> Rendering:
+        """Pages without scripts: the warm page of these settings, its state reset first."""
+        warm = self._warm
+        if warm is None or warm.settings != settings or warm.page.is_closed():
+            self._drop_warm_page()
+            blocked: list[str] = []
+            context = _new_context(browser, settings, blocked)
+            warm = self._warm = _WarmPage(settings, context, context.new_page(), blocked)
+        # What a script-free page could leave behind, and why nothing needs clearing:
+        # storage and timers need scripts; cookies need a script or a response header,
+        # and every response here is refused or a header-less 204 (`<meta http-equiv=
+        # "set-cookie">` is ignored by Chromium); `set_content` replaces the document.
+        warm.blocked.clear()
+        rendering = _capture(warm.page, html, settings, warm.blocked)
+        self.warm_renders += 1
+        return rendering
+
+    def _drop_warm_page(self) -> None:
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            _close_quietly(warm.context)
+
+
+@dataclass
+class _WarmPage:
+    """The page kept open between renders that have these settings."""
+
+    settings: RenderSettings
+    context: BrowserContext
+    page: Page
+    blocked: list[str]  # filled by the context's route handler; cleared per render
+
+
+def _new_context(browser: Browser, settings: RenderSettings, blocked: list[str]) -> BrowserContext:
+    """A context with the sandbox's routes, reporting refused URLs into `blocked`."""
+
+    def abort(route: Route) -> None:
+        url = route.request.url
+        if url.startswith("data:"):
+            route.continue_()
+            return
+        blocked.append(url)
+        if route.request.is_navigation_request():
+            # A 204 answer to a navigation (meta refresh, a script setting `location`,
+            # an iframe) makes the frame stay where it is: aborting it instead would
+            # commit an error page, sooner or later depending on timing.
+            route.fulfill(status=204)
+        else:
+            route.abort("blockedbyclient")
+
+    def refuse_socket(socket: WebSocketRoute) -> None:
+        # Not calling connect_to_server() keeps the socket a mock: nothing is dialled.
+        blocked.append(socket.url)
+        socket.close()
+
+    context = browser.new_context(
+        viewport={"width": settings.viewport_width, "height": settings.viewport_height},
+        device_scale_factor=settings.scale,
+        java_script_enabled=settings.javascript,
+        service_workers="block",
+        accept_downloads=False,
+        offline=False,
+    )
+    try:
+        context.route("**/*", abort)
+        if settings.javascript:  # only scripts open sockets; the mock costs a page script
+            context.route_web_socket("**/*", refuse_socket)
+    except Exception:
+        _close_quietly(context)
+        raise
+    return context
+
+
+def _capture(page: Page, html: str, settings: RenderSettings, blocked: list[str]) -> Rendering:
+    page.set_content(html, wait_until="load", timeout=settings.navigation_timeout_s * 1000)
+    text, height = page.evaluate(_PAGE_FACTS_JS)
+    clip_height = max(settings.viewport_height, min(int(height), settings.max_page_height))
+    png = page.screenshot(
+        # a page that fits the viewport gives the same pixels without the full-page
+        # capture's resize and relayout (a third to half of the screenshot's time)
+        full_page=clip_height > settings.viewport_height,
+        clip={"x": 0, "y": 0, "width": settings.viewport_width, "height": clip_height},
+        timeout=settings.screenshot_timeout_s * 1000,
+        animations="disabled",
+        caret="hide",
+        type="png",
+    )
+    return Rendering(_decode_png(png), str(text), int(height), tuple(blocked))
 
 
 def _close_quietly(context: object) -> None:
@@ -381,6 +475,12 @@ def browser_launches() -> int:
     """How often this process's render thread has started Chromium (restarts included)."""
     with _lock:
         return 0 if _render_thread is None else _render_thread.renderer.launches
+
+
+def warm_renders() -> int:
+    """How many of this process's renders the warm page served (script-free pages)."""
+    with _lock:
+        return 0 if _render_thread is None else _render_thread.renderer.warm_renders
 
 
 def shutdown(timeout_s: float = 10.0) -> None:

@@ -1,8 +1,10 @@
 """The verdict cache: identical answers in a GRPO group are verified once.
 
-A key is (answer type, extracted answer, reference, options, choices): everything
-`compare` sees. Only `ok` verdicts are stored; timeouts and errors are retried next time,
-since they may come from load rather than from the input.
+A key is (answer type, verifier code version, extracted answer, reference, options,
+choices): everything `compare` sees, and which code judged it, so a key can be shared by
+replicas and outlive a deployment (`reward_server.redis_cache`). Only `ok` verdicts are
+stored; timeouts and errors are retried next time, since they may come from load rather
+than from the input.
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ from reward_server.types import Verdict
 
 
 def verdict_key(
-    answer_type: str, extracted: str, reference_json: str, options_json: str, choices_json: str
+    answer_type: str,
+    verifier_version: str,
+    extracted: str,
+    reference_json: str,
+    options_json: str,
+    choices_json: str,
 ) -> str:
     digest = hashlib.blake2b(digest_size=20)
-    for part in (answer_type, extracted, reference_json, options_json, choices_json):
+    for part in (answer_type, verifier_version, extracted, reference_json, options_json,
+                 choices_json):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
     return digest.hexdigest()

@@ -38,11 +38,9 @@ def _tag_res(tag: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     )
 
 
-# "Answer: X", "The final answer is X", "answer is (B)." — the phrase, then the rest of
-# that line.
-_ANSWER_PHRASE_RE = re.compile(
-    r"(?:final\s+answer|answer)\s*(?:is|:|=)\s*:?\s*([^\n]+)", re.IGNORECASE
-)
+# "Answer: X", "The final answer is X", "answer is (B)." — the phrase; the answer is the
+# rest of its line.
+_ANSWER_PHRASE_RE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=)\s*:?", re.IGNORECASE)
 
 # A box [a, b, c, d] of plain numbers, as the recipe looks for in spatial-reasoning
 # thoughts.
@@ -144,14 +142,16 @@ def last_boxed(text: str) -> str | None:
 
 
 def answer_phrase(text: str) -> str | None:
-    """The text after the last "answer is" / "Answer:" phrase, on its line."""
-    last = None
-    for match in _ANSWER_PHRASE_RE.finditer(text):
-        last = match
-    if last is None:
-        return None
-    value = last.group(1).strip()
-    return value or None
+    """The text after the last "answer is" / "Answer:" phrase, on its line.
+
+    The last phrase wins even on one line ("The answer is A. Wait: the answer is B.").
+    """
+    for match in reversed(list(_ANSWER_PHRASE_RE.finditer(text))):
+        line_end = text.find("\n", match.end())
+        value = text[match.end() : line_end if line_end >= 0 else len(text)].strip()
+        if value:
+            return value
+    return None
 
 
 def last_line(text: str) -> str | None:

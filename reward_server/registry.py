@@ -8,9 +8,16 @@ CLI choices are all derived from this table.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import hashlib
 import importlib
+import importlib.machinery
+import importlib.util
 import json
+import math
+import sys
+import threading
 import types as pytypes
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,9 +36,94 @@ class VerifierSpec:
     description: str
     # Option defaults that differ from the module's (one module can serve two names).
     defaults: tuple[tuple[str, Any], ...] = ()
+    # An explicit verifier version for cache keys; None: a hash of the verifier's code.
+    version: str | None = None
 
     def load(self) -> pytypes.ModuleType:
-        return importlib.import_module(self.module)
+        # sys.modules first: import_module's own checks cost more than a verifier's extract
+        return sys.modules.get(self.module) or importlib.import_module(self.module)
+
+    @property
+    def code_version(self) -> str:
+        """What cache keys carry so that a changed verifier never reads old verdicts."""
+        return self.version if self.version is not None else source_version(self.module)
+
+
+# `ast.parse` from several threads at once can fail in CPython 3.11 ("AST constructor
+# recursion depth mismatch"): engines extract (and so key) items on worker threads.
+_VERSION_LOCK = threading.Lock()
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def source_version(module: str) -> str:
+    """`_source_version`, computed once per module (one thread at a time), then a lookup."""
+    version = _VERSIONS.get(module)
+    if version is None:
+        with _VERSION_LOCK:
+            version = _VERSIONS.get(module) or _source_version(module)
+            _VERSIONS[module] = version
+    return version
+
+
+def _source_version(module: str) -> str:
+    """A hash of a module's source and of every module of its own packages it imports.
+
+    Read with `ast`, without importing the modules (only their parent packages): a
+    verifier whose code, or whose helpers' code, changes gets a new version. Imports
+    outside the module's top-level package and `reward_server` (libraries) are not
+    followed; pin those in pyproject.toml. Deterministic: replicas built from the same
+    code agree on it.
+    """
+    roots = {"reward_server", module.split(".")[0]}
+    digest = hashlib.blake2b(digest_size=8)
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            continue
+        with open(spec.origin, "rb") as source:
+            text = source.read()
+        digest.update(name.encode() + b"\x00" + text + b"\x00")
+        todo.extend(_imported_modules(text, roots))
+    return digest.hexdigest()
+
+
+def _imported_modules(source: bytes, roots: set[str]) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if _is_module(alias.name, roots)]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            spec = _find(node.module, roots)
+            if spec is None:
+                continue
+            found.append(node.module)
+            if spec.submodule_search_locations is not None:
+                # `from reward_server import browser` may name a module, not an attribute
+                found += [f"{node.module}.{alias.name}" for alias in node.names
+                          if _is_module(f"{node.module}.{alias.name}", roots)]
+    return found
+
+
+def _find(name: str, roots: set[str]) -> importlib.machinery.ModuleSpec | None:
+    """The spec of a module of ours (imports its parent packages only, never the module)."""
+    if name.split(".")[0] not in roots:
+        return None
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
+def _is_module(name: str, roots: set[str]) -> bool:
+    return _find(name, roots) is not None
 
 
 _SPECS: dict[str, VerifierSpec] = {}
@@ -89,12 +181,53 @@ def _build_options(name: str, raw_json: str) -> Any:
     for key in raw:
         if key not in known:
             raise OptionsError(key, f"unknown option for {name}; known: {', '.join(sorted(known))}")
+    # Before the type check: an Options' own __post_init__ checks would otherwise see a NaN
+    # first and blame the whole `options` instead of the field.
+    bounds = {f.name: f.metadata.get("bounds", {}) for f in dataclasses.fields(options_cls)}
+    for key, value in raw.items():
+        problem = number_problem(_as_number(value), bounds[key])
+        if problem is not None:
+            raise OptionsError(key, problem)
     try:
         return _adapter(options_cls).validate_python({**dict(get(name).defaults), **raw})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "options"
         raise OptionsError(field, first["msg"]) from None
+
+
+def _as_number(value: Any) -> Any:
+    """A string the type check would read as a number ("nan", "1e309"), as that number."""
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
+_BOUND_TESTS = {
+    "ge": (lambda value, bound: value >= bound, ">="),
+    "gt": (lambda value, bound: value > bound, ">"),
+    "le": (lambda value, bound: value <= bound, "<="),
+    "lt": (lambda value, bound: value < bound, "<"),
+}
+
+
+def number_problem(value: Any, bounds: dict[str, float]) -> str | None:
+    """Why a numeric option value is refused (not finite, or outside `bounds`), or None.
+
+    Values that are not numbers (None, text, bools) are left to the type check.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value):
+        return f"must be a finite number, not {value}"
+    for kind, bound in bounds.items():
+        holds, symbol = _BOUND_TESTS[kind]
+        if not holds(value, bound):
+            return f"must be {symbol} {bound}, not {value}"
+    return None
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
@@ -122,6 +255,7 @@ def describe() -> list[dict[str, Any]]:
                         "default": dict(spec.defaults).get(f.name, f.default),
                         "type": str(f.type),
                         "help": f.metadata.get("help", ""),
+                        "bounds": dict(f.metadata.get("bounds", {})),
                     }
                     for f in dataclasses.fields(options_cls)
                 },
@@ -170,7 +304,8 @@ register(VerifierSpec("math-expressions", _V + "math_expressions",
 # -- coding: SVG and HTML, rendered --
 register(VerifierSpec("svg-code", _V + "svg_code",
                       "the reference SVG source (a list gives several acceptable drawings)",
-                      "Renders both SVGs (cairosvg, 336x336 on white): foreground-aware SSIM "
+                      "Renders both SVGs (cairosvg, `size` pixels square on white): "
+                      "foreground-aware SSIM "
                       "x foreground IoU, with the recipe's token/tag Jaccard weighted by it."))
 
 register(VerifierSpec("html-code", _V + "html_code",

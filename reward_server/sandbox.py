@@ -30,7 +30,8 @@ What the sandbox covers
 - Resource limits, set by a launcher inside the sandbox before the script runs (so that
   the process limit counts this sandbox's processes only, not every sandbox of the uid):
   CPU seconds (RLIMIT_CPU), address space (RLIMIT_AS), processes and threads
-  (RLIMIT_NPROC), size of a written file (RLIMIT_FSIZE), open files (RLIMIT_NOFILE);
+  (RLIMIT_NPROC), size of a written file (RLIMIT_FSIZE), open files (RLIMIT_NOFILE),
+  each kept at the starting process's own hard limit where that is lower;
   the tmpfs has a size cap; stdout+stderr are read through pipes with a byte cap.
 - Lifetime: a wall-clock deadline; on it, on the output cap, or on any exit of ours, the
   whole process group of `bwrap` is killed. `--die-with-parent` kills the sandbox when
@@ -150,8 +151,15 @@ os.dup2(fd, 3)
 os.closerange(4, 1 << 16)
 names = ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_NOFILE")
 for name, soft in zip(names, map(int, sys.argv[2:7])):
+    resource_id = getattr(resource, name)
     hard = soft + 1 if name == "RLIMIT_CPU" else soft
-    resource.setrlimit(getattr(resource, name), (soft, hard))
+    ceiling = resource.getrlimit(resource_id)[1]
+    if ceiling != resource.RLIM_INFINITY:
+        # under a lower inherited limit (a CPU-budgeted retry worker, a container's
+        # ulimit) the sandbox keeps the lower one: raising it is refused
+        hard = min(hard, ceiling)
+        soft = min(soft, hard - 1 if name == "RLIMIT_CPU" else hard)
+    resource.setrlimit(resource_id, (soft, hard))
 os.write(3, b"started\\n")
 script = sys.argv[7]
 sys.argv = [script, *sys.argv[8:]]
@@ -312,6 +320,10 @@ def run_python(
             ) from exc
         except OSError as exc:
             raise SandboxUnavailable(f"could not start {argv[0]}: {exc}; {ENABLE_HINT}") from exc
+    except BaseException:
+        # No run will read it: left open, a worker would lose one fd per item it scores.
+        os.close(report_read)
+        raise
     finally:
         for fd in (*file_fds.values(), *extra_fds):
             os.close(fd)

@@ -11,10 +11,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# ok: judged; no_answer: nothing to judge (reward 0); timeout / error: a fault of the
-# service, no reward signal; invalid: the item itself is malformed (only when the request
-# asks for per-item errors, `invalid: "item"`), no reward signal either.
-Status = Literal["ok", "no_answer", "timeout", "error", "invalid"]
+# ok: verified (reward = score). no_answer: no answer block (reward 0, a wrong answer).
+# rejected: the RESPONSE made verification fail (a verifier's guard refused it, or it
+# overran its limit twice while computing): reward 0, scored as a wrong answer.
+# timeout / error: a fault of the service (overload, a dead worker, a bad reference):
+# reward 0, left out of training by clients. invalid: the item itself is malformed (only
+# when the request asks for per-item errors, `invalid: "item"`), no reward signal either.
+Status = Literal["ok", "no_answer", "rejected", "timeout", "error", "invalid"]
 
 # A reference answer as it arrives in a data row: one string or number, or a list of
 # acceptable ones (OCR gives several golds, a box is a list of four numbers).
@@ -57,7 +60,8 @@ class Verdict:
 
     `score` is the accuracy reward in [0, 1]. `components` names the terms it was made of
     (e.g. `ssim`, `tag_jaccard`). A response the model got wrong is `status="ok"` with a
-    low score; `error` is for a fault of ours or of the reference.
+    low score; one that the verifier refuses to verify (over its size, nesting or cost
+    guards) is `status="rejected"`; `error` is for a fault of ours or of the reference.
     """
 
     score: float
@@ -68,6 +72,10 @@ class Verdict:
 
 @dataclass(frozen=True)
 class ScoreResult:
+    """One item's result. Its text fields echo client and model text (`id`, `extracted`,
+    `error`, component names): they are made valid Unicode here (`valid_unicode`), so every
+    transport can encode them, whatever the request held."""
+
     id: str | None
     reward: float
     acc_reward: float
@@ -77,6 +85,16 @@ class ScoreResult:
     status: Status
     error: str | None = None
     cached: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("id", "extracted", "error"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, valid_unicode(value))
+        if any(valid_unicode(key) is not key for key in self.components):
+            object.__setattr__(
+                self, "components", {valid_unicode(k): v for k, v in self.components.items()}
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +108,20 @@ class ScoreResult:
             "error": self.error,
             "cached": self.cached,
         }
+
+
+def valid_unicode(text: str) -> str:
+    """`text` with every lone surrogate (`"\\ud800"`, which JSON escapes can carry but UTF-8
+    cannot encode) replaced by U+FFFD; the same object when there is none.
+
+    Linear time: the common case is one successful encode.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Pairs split over two code points are joined back; lone halves become U+FFFD.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def canonical_json(value: Any) -> str:

@@ -2,9 +2,12 @@
 
 A transport (HTTP, gRPC) turns its wire form into `ScoreItem`s, reporting its own type
 errors (a missing field, a number where text belongs); everything else a request can get
-wrong is checked here, once: the size limits, the answer type against the registry, the
-options against the verifier's `Options`, the shape of the reference. Problems are raised
-as typed errors that each transport maps to its own codes:
+wrong is checked here, once: the size limits, the length of the `id`, the answer type
+against the registry, the options against the verifier's `Options` (numbers finite and
+inside their bounds, see `registry.build_options`), the shape of the reference. The byte
+size of the whole request is the transport's to bound as it arrives
+(`Settings.body_limit_bytes`: HTTP counts body bytes, gRPC sets its message size limit).
+Problems are raised as typed errors that each transport maps to its own codes:
 
 - `RequestTooLarge`: the request exceeds a limit of the settings (HTTP 413, gRPC
   `RESOURCE_EXHAUSTED`); the whole request is refused, whatever `invalid` mode is asked.
@@ -23,9 +26,12 @@ from typing import Any
 
 from reward_server import registry
 from reward_server.settings import Settings
-from reward_server.types import ScoreItem, canonical_json
+from reward_server.types import ScoreItem, canonical_json, valid_unicode
 
 FieldPath = tuple[str | int, ...]
+
+# For callers without settings at hand; transports pass `Settings.max_id_chars`.
+DEFAULT_MAX_ID_CHARS: int = Settings.model_fields["max_id_chars"].default
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,13 @@ class FieldError:
     index: int
     field: FieldPath
     message: str
+
+    def __post_init__(self) -> None:
+        # Messages and paths can quote client text (an option's name): keep them encodable.
+        object.__setattr__(self, "message", valid_unicode(self.message))
+        object.__setattr__(
+            self, "field", tuple(valid_unicode(p) if isinstance(p, str) else p for p in self.field)
+        )
 
     @property
     def loc(self) -> FieldPath:
@@ -86,28 +99,38 @@ def check_limits(items: Sequence[ScoreItem], settings: Settings, first_index: in
     `first_index` is the index of `items[0]` in the whole request (a stream's later
     messages), used to name the item to blame.
     """
-    if len(items) > settings.max_items:
+    check_count(len(items), settings)
+    for index, item in enumerate(items, first_index):
+        check_item_size(index, item, settings)
+
+
+def check_count(count: int, settings: Settings) -> None:
+    """Raise `RequestTooLarge` when `count` items are more than one request may hold."""
+    if count > settings.max_items:
         raise RequestTooLarge(
-            f"{len(items)} items in one request; the limit is {settings.max_items} "
+            f"{count} items in one request; the limit is {settings.max_items} "
             "(REWARD_MAX_ITEMS): split the batch"
         )
+
+
+def check_item_size(index: int, item: ScoreItem, settings: Settings) -> None:
+    """Raise `RequestTooLarge` naming `items[index]` when its response or answer is too long."""
     limit = settings.max_response_chars
-    for index, item in enumerate(items, first_index):
-        if len(item.response) > limit:
-            raise RequestTooLarge(
-                f"items[{index}].response has {len(item.response)} characters; the limit is "
-                f"{limit} (REWARD_MAX_RESPONSE_CHARS)",
-                index,
-                "response",
-            )
-        answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
-        if len(answer) > limit:
-            raise RequestTooLarge(
-                f"items[{index}].answer has {len(answer)} characters; the limit is {limit} "
-                "(REWARD_MAX_RESPONSE_CHARS)",
-                index,
-                "answer",
-            )
+    if len(item.response) > limit:
+        raise RequestTooLarge(
+            f"items[{index}].response has {len(item.response)} characters; the limit is "
+            f"{limit} (REWARD_MAX_RESPONSE_CHARS)",
+            index,
+            "response",
+        )
+    answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
+    if len(answer) > limit:
+        raise RequestTooLarge(
+            f"items[{index}].answer has {len(answer)} characters; the limit is {limit} "
+            "(REWARD_MAX_RESPONSE_CHARS)",
+            index,
+            "answer",
+        )
 
 
 def reference_error(value: Any, depth: int = 0) -> str | None:
@@ -127,9 +150,20 @@ def reference_error(value: Any, depth: int = 0) -> str | None:
     return f"must be a string, a number or a list of them, not {type(value).__name__}"
 
 
-def item_errors(index: int, item: ScoreItem) -> list[FieldError]:
+def item_errors(
+    index: int, item: ScoreItem, max_id_chars: int = DEFAULT_MAX_ID_CHARS
+) -> list[FieldError]:
     """Every problem of one item (empty when it is valid)."""
     errors = []
+    if item.id is not None and len(item.id) > max_id_chars:
+        errors.append(
+            FieldError(
+                index,
+                ("id",),
+                f"id has {len(item.id)} characters; the limit is {max_id_chars} "
+                "(REWARD_MAX_ID_CHARS)",
+            )
+        )
     if item.answer_type not in registry.names():
         errors.append(
             FieldError(
@@ -149,12 +183,14 @@ def item_errors(index: int, item: ScoreItem) -> list[FieldError]:
     return errors
 
 
-def check_items(items: Sequence[ScoreItem], first_index: int = 0) -> list[FieldError]:
+def check_items(
+    items: Sequence[ScoreItem], first_index: int = 0, max_id_chars: int = DEFAULT_MAX_ID_CHARS
+) -> list[FieldError]:
     """Every problem of every item, in item order (empty when all are valid)."""
     return [
         error
         for index, item in enumerate(items, first_index)
-        for error in item_errors(index, item)
+        for error in item_errors(index, item, max_id_chars)
     ]
 
 
@@ -164,6 +200,6 @@ def validate_items(items: Sequence[ScoreItem], settings: Settings, first_index: 
     `first_index`: the index of `items[0]` in the whole request, for errors that name it.
     """
     check_limits(items, settings, first_index)
-    errors = check_items(items, first_index)
+    errors = check_items(items, first_index, settings.max_id_chars)
     if errors:
         raise RequestInvalid(errors)

@@ -4,8 +4,10 @@
 #
 #   bash scripts/demo.sh            (or: make demo)
 #
-# Everything goes to runs/demo/ except the plot, docs/demo_plot.png (shown in the README).
-# PYTHON (default .venv/bin/python) and DEMO_PORT (default 8765) can be set.
+# Everything goes to runs/demo/, the plot to runs/demo/plot.png (docs/demo_plot.png is a
+# committed copy of one run, shown in docs/trainer.md). PYTHON (default .venv/bin/python)
+# and DEMO_PORT (default 8765) can be set. The run is seeded: on one machine it draws the
+# same curves every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,14 +50,14 @@ echo "== stage 1: answer-only GRPO"
 "$PY" -m trainer_client.cli train --stage 1 --config configs/tiny-stage1.yaml \
   --set "reward_url=$URL"
 
-echo "== stage 2: chain-of-thought GRPO with 25% answer-only rows mixed in"
+echo "== stage 2: chain-of-thought GRPO from stage 1's best checkpoint, 25% answer-only rows"
 "$PY" -m trainer_client.cli train --stage 2 --config configs/tiny-stage2.yaml \
-  --set "reward_url=$URL"
+  --init-from "$DEMO/stage1/best" --set "reward_url=$URL"
 
-echo "== eval of the final model (greedy)"
-"$PY" -m trainer_client.cli eval --model "$DEMO/stage2/final" \
+echo "== eval of stage 2's best model (greedy)"
+"$PY" -m trainer_client.cli eval --model "$DEMO/stage2/best" \
   --data "$DEMO/data/stage1.jsonl" "$DEMO/data/stage2.jsonl" --max-new-tokens 10 \
   --reward-url "$URL"
 
 echo "== plot"
-"$PY" -m trainer_client.cli plot "$DEMO/stage1" "$DEMO/stage2" --out docs/demo_plot.png
+"$PY" -m trainer_client.cli plot "$DEMO/stage1" "$DEMO/stage2" --out "$DEMO/plot.png"

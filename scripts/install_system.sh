@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the service and its tests need: Chromium (html-code rendering),
-# Redis (cache tests), fonts (text in SVG/HTML renders), bubblewrap and a system python3
-# under /usr (the general-code sandbox). Skips apt entirely when all
+# Redis (cache tests), fonts (text in SVG/HTML renders), bubblewrap (Chromium's network
+# namespace and the general-code sandbox) and a system python3 under /usr (the
+# general-code sandbox). Skips apt entirely when all
 # are present, so a warm run stays fast.
 set -euo pipefail
 missing=()

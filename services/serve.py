@@ -1,6 +1,9 @@
 """`reward-server serve`: HTTP (uvicorn) and gRPC (grpc.aio) in one process, one event
 loop, one `Engine`.
 
+Connections: the HTTP server's deadlines, connection limit and resource log are those of
+`services.http.limits`.
+
 Shutdown: SIGTERM or SIGINT makes both servers stop accepting at once; HTTP finishes its
 in-flight requests (uvicorn's graceful shutdown), gRPC lets running calls finish for up to
 `GRPC_GRACE_S` (its health service says NOT_SERVING meanwhile); then the engine's worker
@@ -26,6 +29,11 @@ from reward_server.engine import Engine  # noqa: E402
 from reward_server.settings import Settings  # noqa: E402
 from services.grpc import start_grpc_server  # noqa: E402
 from services.http import build_app  # noqa: E402
+from services.http.limits import (  # noqa: E402
+    fit_open_file_limit,
+    guarded_protocol,
+    log_resource_exhaustion,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,8 @@ def serve(settings: Settings, log_level: str = "info") -> None:
 
 async def _serve(settings: Settings, log_level: str) -> None:
     loop = asyncio.get_running_loop()
+    log_resource_exhaustion(loop)
+    settings = fit_open_file_limit(settings)
     stopping = asyncio.Event()
 
     def request_stop() -> None:
@@ -69,8 +79,15 @@ async def _serve(settings: Settings, log_level: str) -> None:
         if settings.grpc_port:
             grpc_server = await start_grpc_server(engine, settings)
         http = _HttpServer(
-            uvicorn.Config(build_app(settings, engine=engine), host=settings.host,
-                           port=settings.port, log_level=log_level),
+            uvicorn.Config(
+                build_app(settings, engine=engine),
+                host=settings.host,
+                port=settings.port,
+                log_level=log_level,
+                http=guarded_protocol(settings),
+                timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]
+                backlog=min(2048, settings.max_connections),
+            ),
             on_exit=request_stop,
         )
 
@@ -86,5 +103,5 @@ async def _serve(settings: Settings, log_level: str) -> None:
             request_stop()  # HTTP ended (signal, or failed to start): gRPC ends too
             await grpc_stopped
     finally:
-        engine.close()
+        await engine.aclose()  # the shared cache's connections, then the worker pool
         log.info("reward server stopped")

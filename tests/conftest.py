@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,10 @@ from reward_server.settings import Settings
 from tests.reward_server.fake_verifiers import SPEC
 
 FAKE = SPEC.name
+
+# Workers of the many engines and servers the tests start skip the warm-up (a Chromium
+# launch per worker); the tests of the warm-up itself ask for it.
+os.environ.setdefault("REWARD_WARM_UP", "false")
 
 
 @pytest.fixture(scope="session")

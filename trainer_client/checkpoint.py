@@ -5,7 +5,9 @@ Layout of a run directory::
     RUN/metrics.jsonl                 one JSON object per step (see `metrics`)
     RUN/checkpoints/step_000050/      model weights + tokenizer/processor (`Policy.save`)
                     .../trainer_state.pt   optimizer state, step, data cursor, RNG states
-    RUN/final/                        the same, after the last step (stage 2 starts here)
+    RUN/final/                        the same, after the last step (`keep: last`)
+    RUN/best/                         the same, at the step with the highest held-out
+                                      reward so far (`keep: best`; stage 2 starts here)
 
 A checkpoint is written to `NAME.tmp` and renamed when complete, so a crash mid-save never
 leaves a half checkpoint that `--resume` would pick. Only the newest `keep` step
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.pt"
 FINAL = "final"
+BEST = "best"
 _STEP_RE = re.compile(r"^step_(\d+)$")
 
 
@@ -73,7 +76,7 @@ def save_checkpoint(
     run_dir: Path, name: str, policy: Any, state: dict[str, Any], keep: int | None = None
 ) -> Path:
     """Write `policy` and `state` (plus RNG states) to RUN/checkpoints/NAME (or RUN/final)."""
-    target = run_dir / FINAL if name == FINAL else run_dir / "checkpoints" / name
+    target = run_dir / name if name in (FINAL, BEST) else run_dir / "checkpoints" / name
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -82,7 +85,7 @@ def save_checkpoint(
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     log.info("checkpoint saved: %s", target)
-    if keep is not None and name != FINAL:
+    if keep is not None and name not in (FINAL, BEST):
         for old in step_checkpoints(run_dir)[:-keep]:
             shutil.rmtree(old)
     return target
@@ -102,7 +105,8 @@ def step_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
-    """The checkpoint with the highest step (the final one counts), or None."""
+    """The checkpoint with the highest step (the final one counts, the best one does not:
+    a run continues from where it stopped), or None."""
     candidates = step_checkpoints(run_dir)
     if (run_dir / FINAL / STATE_FILE).is_file():
         candidates.append(run_dir / FINAL)

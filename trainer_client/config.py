@@ -1,10 +1,14 @@
 """Training configuration: one dataclass per stage, loaded from YAML.
 
-Defaults are the recipe's values (RECIPE.md, "Training recipe"): group size 16,
-temperature 1.0, up to 4096 new tokens, clip 0.2 / 0.28, no KL, AdamW lr 2e-6 with weight
-decay 0.01, gradient clipping 1.0, 32 prompts per step, rewards shaped as
-`(r - 0.5) * 10`. `configs/stage1.yaml` and `configs/stage2.yaml` spell them out;
-`configs/tiny-*.yaml` shrink them for a CPU.
+Defaults are the recipe's values (RECIPE.md, "Training recipe", and the recipe's own
+AReaL configs): group size 16, temperature 1.0, up to 4096 new tokens, clip 0.2 / 0.28,
+no KL, Adam lr 2e-6 (eps 1e-8) with weight decay 0.01, a constant learning rate after a
+linear warm-up over 0.001 of the optimizer steps, gradient clipping 1.0, 32 prompts per
+step and one optimizer step per batch, rewards shaped as `(r - 0.5) * 10`, group-normalized,
+then normalized over the batch's tokens with zero-signal groups kept, and the decoupled
+loss with behaviour importance weights capped at 5. `configs/stage1.yaml` and
+`configs/stage2.yaml` spell them out (and 30 epochs); `configs/tiny-*.yaml` shrink them
+for a CPU. docs/trainer.md has the table of every value, the recipe's and ours.
 
 Every field carries `help` metadata (shown by `trainer-client train --help-config`);
 `__post_init__` rejects values that cannot work and says how to fix them. A YAML key that
@@ -23,6 +27,8 @@ from typing import Any, Literal
 
 import yaml
 
+from trainer_client.errors import TrainerClientError
+
 
 def _field(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
@@ -32,7 +38,7 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
-class ConfigError(ValueError):
+class ConfigError(TrainerClientError, ValueError):
     """A configuration value that cannot work; the message says how to fix it."""
 
 
@@ -49,6 +55,13 @@ class GRPOConfig:
     device: str | None = _field(None, "torch device; None picks cuda when available, else cpu.")
     trust_remote_code: bool = _field(
         False, "Allow the checkpoint's own modelling code (some VLMs on the hub need it)."
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = _field(
+        "auto", "Weights' dtype; auto = bfloat16 on a GPU, float32 on the CPU."
+    )
+    attn_implementation: str | None = _field(
+        None, "transformers attention kernel (e.g. sdpa, eager, flash_attention_2); "
+        "None = the model's default."
     )
     seed: int = _field(0, "Seeds data order, sampling and initialisation.")
     # -- reward server --
@@ -78,7 +91,21 @@ class GRPOConfig:
     clip_high: float = _field(0.28, "Upper ratio clip: ratios above 1 + clip_high are clipped.")
     kl_coef: float = _field(0.0, "Weight of the KL to a frozen copy of the start policy; 0 = off.")
     skip_zero_signal_groups: bool = _field(
-        True, "Leave groups whose rewards are all equal out of the update (zero advantage)."
+        False, "Leave groups whose rewards are all equal out of the update and of the batch "
+        "normalization; the recipe keeps them (dynamic_sampling: false)."
+    )
+    batch_adv_norm: Literal["tokens", "samples", "none"] = _field(
+        "tokens", "Batch normalization of the group advantages: tokens = the recipe's "
+        "(mean/std over every completion token of the batch, zero-signal groups included); "
+        "samples = one value per informative sample; none = group normalization only."
+    )
+    decoupled_loss: bool = _field(
+        True, "When the rollout engine reports its sampler's log-probs (vllm), weight each "
+        "token by exp(old - behaviour) as the recipe's decoupled loss does."
+    )
+    behav_weight_cap: float | None = _field(
+        5.0, "Tokens whose behaviour importance weight exceeds this are left out of the loss; "
+        "null = no cap."
     )
     mini_batches_per_step: int = _field(
         1, "Optimizer steps per rollout batch; >1 makes the ratio clip matter (old log-probs "
@@ -88,18 +115,46 @@ class GRPOConfig:
         4, "Sequences per forward/backward pass (gradients accumulate over them)."
     )
     # -- optimizer --
-    lr: float = _field(2e-6, "AdamW learning rate.")
+    lr: float = _field(2e-6, "AdamW learning rate (constant after the warm-up).")
+    lr_warmup_proportion: float = _field(
+        0.001, "Share of all optimizer steps spent warming the lr up linearly from 0."
+    )
     weight_decay: float = _field(0.01, "AdamW weight decay.")
     adam_betas: list[float] = field(
         default_factory=lambda: [0.9, 0.999], metadata=_help("AdamW betas.")
     )
-    max_grad_norm: float = _field(1.0, "Gradient clipping by global norm.")
-    # -- schedule, checkpoints --
+    adam_eps: float = _field(1e-8, "AdamW epsilon.")
+    max_grad_norm: float = _field(
+        1.0, "Gradient clipping by global norm; a step whose norm is not finite is skipped."
+    )
+    # -- schedule, evaluation, checkpoints --
+    epochs: int = _field(1, "Passes over the training rows (when total_steps is null).")
     total_steps: int | None = _field(
-        None, "Optimizer steps (rollout batches) to run; None = one pass over the data."
+        None, "Rollout batches to run; null = `epochs` passes over the data."
+    )
+    eval_data: list[str] = field(default_factory=list, metadata=_help(
+        "Held-out rows (parquet or JSONL) scored during training; empty = hold out "
+        "`eval_holdout` rows of `data`."
+    ))
+    eval_holdout: int = _field(
+        0, "Rows of the stage's training rows held out for evaluation when eval_data is empty."
+    )
+    eval_every: int = _field(50, "Evaluate on the held-out rows every N steps (and at the end).")
+    eval_max_new_tokens: int | None = _field(
+        None, "Longest response during evaluation; null = max_new_tokens."
+    )
+    eval_samples: int = _field(1, "Responses per held-out row (their mean reward is scored).")
+    eval_temperature: float = _field(
+        0.0, "Sampling temperature of the held-out responses; 0 = greedy (seeded otherwise)."
+    )
+    keep: list[Literal["last", "best"]] = field(
+        default_factory=lambda: ["last", "best"], metadata=_help(
+            "Checkpoints kept beside the step ones: last = RUN/final, best = RUN/best "
+            "(highest held-out reward; needs held-out rows)."
+        )
     )
     save_every: int = _field(50, "Save a checkpoint every N steps (and always at the end).")
-    keep_checkpoints: int = _field(2, "Step checkpoints kept on disk (the final one is extra).")
+    keep_checkpoints: int = _field(2, "Step checkpoints kept on disk (final and best are extra).")
     sft_warmup_steps: int = _field(
         0, "Supervised steps on '<answer>GOLD</answer>' before GRPO, teaching a tiny model the "
         "format; 0 = off (the recipe starts from an instruction-tuned model)."
@@ -114,7 +169,8 @@ class GRPOConfig:
 
     def __post_init__(self) -> None:
         positive = ("group_size", "prompts_per_step", "max_new_tokens", "micro_batch_size",
-                    "mini_batches_per_step", "save_every", "reward_batch_size")
+                    "mini_batches_per_step", "save_every", "reward_batch_size", "epochs",
+                    "eval_every", "eval_samples")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -124,6 +180,20 @@ class GRPOConfig:
             self.data = [self.data]
         if isinstance(self.sft_warmup_data, str):
             self.sft_warmup_data = [self.sft_warmup_data]
+        if isinstance(self.eval_data, str):
+            self.eval_data = [self.eval_data]
+        if isinstance(self.keep, str):
+            self.keep = [part.strip() for part in self.keep.split(",")]  # type: ignore[misc]
+        if not self.keep or set(self.keep) - {"last", "best"}:
+            raise ConfigError(f"keep must list 'last' and/or 'best', got {self.keep!r}")
+        if self.eval_temperature < 0:
+            raise ConfigError("eval_temperature must be >= 0 (0 = greedy)")
+        if self.eval_holdout < 0:
+            raise ConfigError("eval_holdout must be >= 0 (rows held out for evaluation)")
+        if not 0 <= self.lr_warmup_proportion < 1:
+            raise ConfigError("lr_warmup_proportion must be in [0, 1) (recipe: 0.001)")
+        if self.behav_weight_cap is not None and self.behav_weight_cap <= 1:
+            raise ConfigError("behav_weight_cap must be > 1 (recipe: 5), or null for no cap")
         if self.temperature <= 0:
             raise ConfigError("temperature must be > 0 for GRPO sampling (1.0 in the recipe)")
         if not 0 < self.top_p <= 1:
@@ -135,7 +205,7 @@ class GRPOConfig:
         if self.reward_scale == 0:
             raise ConfigError("reward_scale of 0 removes every advantage; the recipe uses 10")
         if self.total_steps is not None and self.total_steps < 1:
-            raise ConfigError("total_steps must be >= 1, or null for one pass over the data")
+            raise ConfigError("total_steps must be >= 1, or null for `epochs` passes")
         if len(self.adam_betas) != 2:
             raise ConfigError("adam_betas is a pair, e.g. [0.9, 0.999]")
         if self.keep_checkpoints < 1:
@@ -170,7 +240,8 @@ class Stage2Config(GRPOConfig):
 
     output_dir: str = _field("runs/stage2", "Where checkpoints, metrics.jsonl and TensorBoard go.")
     init_from: str = _field(
-        "runs/stage1/final", "Stage-1 checkpoint folder to start from (its `final`)."
+        "runs/stage1/best", "Stage-1 checkpoint folder to start from: its `best` (highest "
+        "held-out reward) or `final` (last step)."
     )
     normal_data: list[str] = field(default_factory=list, metadata=_help(
         "Files of answer-only rows to mix in; empty = the answer-only rows of `data`."
@@ -189,7 +260,7 @@ class Stage2Config(GRPOConfig):
                 "model: stage 2 starts from init_from (the stage-1 checkpoint); remove `model`"
             )
         if not self.init_from:
-            raise ConfigError("init_from: set the stage-1 final checkpoint folder")
+            raise ConfigError("init_from: set the stage-1 checkpoint (RUN/best or RUN/final)")
         if not self.data:
             raise ConfigError("data: list at least one parquet or JSONL file")
         if not 0 <= self.normal_share < 1:
@@ -236,7 +307,13 @@ def _coerce(name: str, value: Any) -> Any:
 def load_config(path: str | Path, stage: int, overrides: list[str] | None = None) -> GRPOConfig:
     """A stage config from a YAML file, with optional `key=value` overrides (YAML values)."""
     path = Path(path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist",
+                          "see configs/*.yaml for the shipped ones")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of config keys")
     file_stage = raw.pop("stage", stage)
@@ -246,7 +323,10 @@ def load_config(path: str | Path, stage: int, overrides: list[str] | None = None
         key, sep, value = override.partition("=")
         if not sep:
             raise ConfigError(f"override {override!r} must look like key=value")
-        raw[key.strip()] = yaml.safe_load(value)
+        try:
+            raw[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {override!r}: the value is not YAML ({exc})") from None
     return config_from_dict(stage, raw)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from trainer_client.errors import DataError
 from trainer_client.prompts import ANSWER_ONLY_PROMPT_TYPE, build_messages, is_answer_only
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class Row:
         )
 
     def score_item(self, response: str, item_id: str | None = None) -> dict[str, Any]:
-        """The `/score` item for one response to this row (issue 2's contract)."""
+        """The `/score` item for one response to this row (the service's item schema)."""
         item: dict[str, Any] = {
             "id": item_id if item_id is not None else self.id,
             "answer_type": self.answer_type,
@@ -152,11 +153,17 @@ class Dataset:
 def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
     """The raw records of a parquet or JSONL file, in file order."""
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist", "check the --data / data: paths")
     if path.suffix.lower() in PARQUET_SUFFIXES:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
-            yield from batch.to_pylist()
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
+                yield from batch.to_pylist()
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"{path} is not a readable parquet file: {exc}") from None
     elif path.suffix.lower() in JSONL_SUFFIXES:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
@@ -169,9 +176,9 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
                     record = {"__invalid__": f"line {number}: {exc.msg}"}
                 yield record if isinstance(record, dict) else {"__invalid__": f"line {number}"}
     else:
-        raise ValueError(
-            f"{path}: unknown data format {path.suffix!r}; use one of "
-            f"{', '.join(PARQUET_SUFFIXES + JSONL_SUFFIXES)}"
+        raise DataError(
+            f"{path}: unknown data format {path.suffix!r}",
+            f"use one of {', '.join(PARQUET_SUFFIXES + JSONL_SUFFIXES)}",
         )
 
 
@@ -179,9 +186,12 @@ def load_rows(
     paths: str | Path | Sequence[str | Path],
     known_answer_types: Collection[str] | None = None,
     check_images: bool = True,
+    require_rows: bool = True,
 ) -> Dataset:
     """Rows of one or more files; bad rows are logged, skipped and counted.
 
+    No usable row at all raises `DataError` (unless `require_rows` is false), as does a
+    file that does not exist.
     `known_answer_types` is normally the server's `/answer-types`; None accepts any type.
     `check_images` decodes each image once so unreadable ones are caught here rather than
     in the middle of a training step.
@@ -206,6 +216,12 @@ def load_rows(
             seen.add(row.id)
             rows.append(row)
     log.info("%s", report.summary())
+    if not rows and require_rows:
+        names = ", ".join(str(p) for p in paths)
+        raise DataError(
+            f"no usable row in {names} ({report.summary()})",
+            "an empty file, or a curate run that kept nothing? docs/trainer.md has the row schema",
+        )
     return Dataset(rows, report)
 
 

@@ -8,8 +8,10 @@ right answer; partial credit such as ANLS or IoU does not count). Per row:
 - `pass_at_1`: mean correctness, the unbiased estimate of Pass@1 from N samples;
 - `pass_at_n`: 1 if any response is correct (Pass@N).
 
-Responses the server could not judge (timeout/error) are left out of these means; a row
-with none judged has `scored == 0` and no statistics.
+Responses the server could not judge (status `timeout`/`error`: a fault of the service,
+"unscored") are left out of these means; a row with none judged has `scored == 0` and no
+statistics. A response the service `rejected` (it made verification fail) is scored: a
+wrong answer with reward 0.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ from tqdm.auto import tqdm
 
 from reward_client import RewardClient, is_scored
 from trainer_client.data import Row
-from trainer_client.metrics import mean
+from trainer_client.metrics import acc_of, mean, reward_of
 from trainer_client.policy import Policy
-from trainer_client.rollout import RolloutEngine
-from trainer_client.train import build_prompts
+from trainer_client.rollout import RolloutEngine, build_prompts
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,13 @@ def score_rows(
     rows: Sequence[Row],
     options: SamplingOptions,
     desc: str = "rollouts",
+    progress: bool = True,
 ) -> list[RowStats]:
     """Roll out `options.samples` responses per row, score them, and summarise each row."""
     stats: list[RowStats] = []
     n = options.samples
-    bar = tqdm(range(0, len(rows), options.prompts_per_batch), desc=desc, unit="batch")
+    bar = tqdm(range(0, len(rows), options.prompts_per_batch), desc=desc, unit="batch",
+               disable=not progress)
     for start in bar:
         batch = list(rows[start : start + options.prompts_per_batch])
         rollouts = engine.generate(
@@ -79,6 +82,7 @@ def score_rows(
             batch[r.prompt_index].score_item(r.text, item_id=f"{batch[r.prompt_index].id}#{k % n}")
             for k, r in enumerate(rollouts)
         ]
+        bar.set_postfix_str(f"scoring {len(items)} items")
         results = client.score(items)
         for i, row in enumerate(batch):
             group = results[i * n : (i + 1) * n]
@@ -92,11 +96,11 @@ def row_stats(
     row: Row, results: Sequence[dict[str, Any]], correct_threshold: float, texts: tuple[str, ...]
 ) -> RowStats:
     scored = [r for r in results if is_scored(r)]
-    correct = [float(float(r.get("acc_reward", 0.0)) >= correct_threshold) for r in scored]
+    correct = [float(acc_of(r) >= correct_threshold) for r in scored]
     return RowStats(
         row=row,
         scored=len(scored),
-        mean_reward=mean([float(r["reward"]) for r in scored]),
+        mean_reward=mean([reward_of(r) for r in scored]),
         pass_at_1=mean(correct),
         pass_at_n=float(any(correct)) if scored else float("nan"),
         responses=texts,

@@ -10,15 +10,29 @@ unit-tested on hand-made tensors. The training loop composes them in this order:
    2024, "DeepSeekMath", outcome supervision). ``std_g`` is the unbiased sample std, as in
    TRL's ``GRPOTrainer``. Groups whose rewards are all equal get advantage 0 and are
    reported by ``zero_signal_groups``.
-3. ``batch_normalize``: advantages re-centred and re-scaled over the whole batch
-   (the recipe normalizes advantages per batch, as AReaL's ``adv_norm`` does).
+3. Batch normalization of the advantages, in one of two forms:
+   ``token_batch_normalize`` is the recipe's (AReaL's ``adv_norm`` with batch mean and
+   batch std, ``masked_normalization``): every completion TOKEN of every trained sample
+   counts once, zero-signal groups (advantage 0) included, with the biased variance and
+   ``eps = 1e-5``. ``batch_normalize`` whitens one value per SAMPLE over the entries a
+   mask selects; over informative groups only it is close to a no-op after group
+   normalization (it rescales by about ``sqrt(n / (n - 1))``).
 4. ``policy_loss``: PPO-style clipped surrogate with asymmetric clip range
    ``[1 - clip_low, 1 + clip_high]`` = ``[0.8, 1.28]`` ("clip-higher", Yu et al. 2025,
    "DAPO"), token-level aggregation: the sum over every valid completion token of the
    batch divided by the number of those tokens (not a per-sequence mean first), and an
    optional KL penalty to a frozen reference policy using the non-negative ``k3``
    estimator ``exp(ref - logp) - (ref - logp) - 1`` (Schulman, "Approximating KL
-   Divergence", 2020). The recipe runs without KL (``kl_coef = 0``).
+   Divergence", 2020). The recipe runs without KL (``kl_coef = 0``). With the
+   behaviour policy's own log-probs (those the sampler reported, e.g. vLLM's), each
+   token's surrogate is multiplied by ``behaviour_weights``: ``exp(old - behav)``, the
+   importance weight of the proximal policy (the training model before the update) over
+   the one that sampled, with tokens whose weight exceeds the cap (5 in the recipe)
+   filtered out (weight 0): AReaL's decoupled PPO loss (``use_decoupled_loss``,
+   ``behav_imp_weight_cap``; Fu et al. 2025, "AReaL").
+5. ``warmup_factor``: the learning-rate multiplier of a constant schedule with linear
+   warm-up over ``warmup_steps(total, 0.001)`` optimizer steps (AReaL's ``constant``
+   scheduler, ``warmup_steps_proportion: 0.001``).
 
 Rewards of items the reward server could not score (status ``timeout``/``error``) must not
 be read as 0: pass ``valid=False`` for them; they are left out of every mean and std and
@@ -114,6 +128,69 @@ def batch_normalize(adv: Tensor, mask: Tensor | None = None, eps: float = 1e-6) 
     return centred / (std + eps)
 
 
+def token_batch_normalize(
+    adv: Tensor, lengths: Tensor, mask: Tensor | None = None, eps: float = 1e-5
+) -> Tensor:
+    """Whiten per-sample advantages over the batch's TOKENS (the recipe's ``adv_norm``).
+
+    Each sample's advantage is broadcast over its ``lengths[i]`` completion tokens, and
+    the mean and the (biased) std are taken over every token of every entry ``mask``
+    selects, zero-signal samples (advantage 0) included::
+
+        w_i  = lengths_i * mask_i
+        mean = sum(w * a) / sum(w)
+        var  = sum(w * (a - mean)^2) / sum(w)
+        out  = (a - mean) / (sqrt(var) + eps)
+
+    Entries outside ``mask`` (and samples with no token) are returned as 0.
+    """
+    a = adv.double()
+    w = lengths.to(a.dtype)
+    if mask is not None:
+        if mask.shape != a.shape:
+            raise ValueError(f"mask has shape {tuple(mask.shape)}, advantages {tuple(a.shape)}")
+        w = w * mask.to(a.dtype)
+    if w.shape != a.shape:
+        raise ValueError(f"lengths has shape {tuple(lengths.shape)}, advantages {tuple(a.shape)}")
+    total = w.sum()
+    if total <= 0:
+        return torch.zeros_like(adv, dtype=torch.float32)
+    mean = (w * a).sum() / total
+    var = (w * (a - mean).pow(2)).sum() / total
+    out = (a - mean) / (var.sqrt() + eps)
+    return torch.where(w > 0, out, torch.zeros_like(out)).float()
+
+
+def behaviour_weights(
+    old_logp: Tensor, behav_logp: Tensor, mask: Tensor, cap: float | None = 5.0
+) -> Tensor:
+    """Per-token importance weights ``exp(old_logp - behav_logp)`` of the decoupled loss.
+
+    ``old_logp`` are the proximal policy's log-probs (the training model before this
+    update), ``behav_logp`` those of the policy that sampled the tokens (the rollout
+    engine's). A token whose weight exceeds ``cap`` is filtered out (weight 0), as AReaL's
+    ``behav_imp_weight_cap`` does; so are padding tokens. ``cap=None`` keeps every weight.
+    """
+    weights = (old_logp.detach() - behav_logp.detach()).exp()
+    keep = mask.bool()
+    if cap is not None:
+        keep = keep & (weights <= cap)
+    return torch.where(keep, weights, torch.zeros_like(weights))
+
+
+def warmup_steps(total_steps: int, proportion: float) -> int:
+    """Optimizer steps of linear warm-up: ``int(proportion * total_steps)``, as AReaL."""
+    return int(proportion * total_steps)
+
+
+def warmup_factor(step: int, warmup: int) -> float:
+    """Learning-rate multiplier at optimizer step ``step`` (0-based) of a constant schedule
+    with ``warmup`` steps of linear warm-up: ``step / warmup`` during it, then 1."""
+    if step < warmup:
+        return step / max(1, warmup)
+    return 1.0
+
+
 def token_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
     """``log p(targets[..., t])`` under ``logits[..., t, :]``, computed in float32.
 
@@ -143,6 +220,8 @@ def policy_loss(
     ref_logp: Tensor | None = None,
     kl_coef: float = 0.0,
     num_tokens: int | None = None,
+    behav_logp: Tensor | None = None,
+    behav_weight_cap: float | None = 5.0,
 ) -> tuple[Tensor, dict[str, float]]:
     """Token-level clipped GRPO loss and its statistics.
 
@@ -152,6 +231,8 @@ def policy_loss(
 
         ratio = exp(logp - old_logp)
         pg    = max(-A * ratio, -A * clamp(ratio, 1 - clip_low, 1 + clip_high))
+        pg    = pg * behaviour_weights(old_logp, behav_logp, mask, behav_weight_cap)
+                                               (only when behav_logp is given)
         loss  = pg + kl_coef * k3(ref_logp, logp)
 
     The returned loss is ``sum(loss * mask) / N`` with ``N = num_tokens`` when given (the
@@ -179,6 +260,12 @@ def policy_loss(
     unclipped = -adv * ratio
     clipped = -adv * ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
     per_token = torch.maximum(unclipped, clipped)
+    behav_w: Tensor | None = None
+    if behav_logp is not None:
+        if behav_logp.shape != logp.shape:
+            raise ValueError(f"behav_logp {tuple(behav_logp.shape)} must match logp's shape")
+        behav_w = behaviour_weights(old_logp, behav_logp, mask, behav_weight_cap)
+        per_token = per_token * behav_w
 
     kl_ref: Tensor | None = None
     if ref_logp is not None:
@@ -200,4 +287,8 @@ def policy_loss(
         }
         if kl_ref is not None:
             stats["kl_ref"] = float((kl_ref * m).sum() / n)
+        if behav_w is not None:
+            kept = (behav_w > 0).to(m.dtype) * m
+            stats["behav_weight_mean"] = float((behav_w * kept).sum() / kept.sum().clamp(min=1))
+            stats["behav_filtered_fraction"] = float(((1 - kept) * m).sum() / n)
     return loss, stats

@@ -6,11 +6,16 @@ member so TensorBoard groups them:
 - `reward/mean`, `reward/std` over scored items, `reward/<source>` and
   `reward_std/<source>` per data source,
   `acc_reward/mean`, `format_reward/mean`, `component/<name>` (means of the verifiers'
-  named components), `unscored` (items with status timeout/error, left out);
+  named components), `unscored` (items with status timeout/error: faults of the service,
+  left out), `rejected` (responses that made verification fail: scored 0, counted in);
 - `response_length/mean`, `response_length/max` (tokens), `truncated_fraction`;
 - `prompts/answer_only`, `prompts/chain_of_thought`: the batch's mix (stage 2 mixes);
 - `groups`, `zero_signal_groups` (groups whose rewards are all equal: no GRPO signal);
-- update: `loss`, `clip_fraction`, `approx_kl`, `kl_ref`, `entropy`, `grad_norm`, `lr`;
+- update: `loss`, `clip_fraction`, `approx_kl`, `kl_ref`, `entropy`, `grad_norm`, `lr`,
+  `skipped_optimizer_steps` (non-finite gradient norm), `behav_weight_mean` and
+  `behav_filtered_fraction` (decoupled loss, vLLM engine only);
+- held-out evaluation (every `eval_every` steps): `eval/reward/mean`, `eval/pass_at_1`,
+  `eval/reward/<source>`;
 - time: `time/rollout_s`, `time/scoring_s`, `time/update_s`.
 """
 
@@ -42,21 +47,40 @@ def std(values: Sequence[float]) -> float:
     return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
+REJECTED = "rejected"
+
+
+def reward_of(result: dict[str, Any]) -> float:
+    """The reward of a scored result; a `rejected` response (it made verification fail)
+    is a wrong answer, 0, whatever number came with it."""
+    if result.get("status") == REJECTED:
+        return 0.0
+    return float(result.get("reward", 0.0))
+
+
+def acc_of(result: dict[str, Any]) -> float:
+    """The accuracy part of a scored result (0 for a `rejected` response)."""
+    if result.get("status") == REJECTED:
+        return 0.0
+    return float(result.get("acc_reward", 0.0))
+
+
 def reward_metrics(results: Sequence[dict[str, Any]], sources: Sequence[str]) -> dict[str, float]:
     """Reward statistics of one batch; unscored items are counted, not averaged as 0."""
     scored = [(r, s) for r, s in zip(results, sources, strict=True) if is_scored(r)]
-    rewards = [float(r["reward"]) for r, _ in scored]
+    rewards = [reward_of(r) for r, _ in scored]
     out: dict[str, float] = {
         "reward/mean": mean(rewards),
         "reward/std": std(rewards),
-        "acc_reward/mean": mean([float(r.get("acc_reward", 0.0)) for r, _ in scored]),
+        "acc_reward/mean": mean([acc_of(r) for r, _ in scored]),
         "format_reward/mean": mean([float(r.get("format_reward", 0.0)) for r, _ in scored]),
         "unscored": float(len(results) - len(scored)),
+        "rejected": float(sum(r.get("status") == REJECTED for r, _ in scored)),
     }
     by_source: dict[str, list[float]] = defaultdict(list)
     components: dict[str, list[float]] = defaultdict(list)
     for result, source in scored:
-        by_source[source].append(float(result["reward"]))
+        by_source[source].append(reward_of(result))
         for name, value in (result.get("components") or {}).items():
             components[name].append(float(value))
     for source, values in sorted(by_source.items()):

@@ -1,8 +1,10 @@
 """`trainer-client plot RUN_DIR`: one PNG of a run's metrics over steps.
 
-Four panels from RUN_DIR/metrics.jsonl: reward (total and per source, with the format
-reward dashed: the recipe leaves it out of the reward, so it can drift), response length
-(mean and max tokens), clip fraction (with approx KL to the rollout policy), and the
+Four panels from RUN_DIR/metrics.jsonl: reward (total and per source, the held-out reward
+as dots where it was evaluated, and the format reward dashed: the recipe leaves it out of
+the reward, so it can drift), response length
+(mean and max tokens), clip fraction (with approx KL to the rollout policy and, on a
+right axis, the gradient norm), and the
 share of groups with no signal (all rewards equal) next to the share of unscored items.
 Several run folders (e.g. stage 1 then stage 2) are drawn one after the other on a shared
 step axis, with a dashed line where each later stage starts.
@@ -53,6 +55,10 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
         for key in sources:
             label = key.removeprefix(_SOURCE_PREFIX)
             reward_ax.plot(*_series(records, key), label=label, alpha=0.8)
+    held_steps, held = _series(records, "eval/reward/mean")
+    if held:
+        reward_ax.plot(held_steps, held, "o-", label="held-out", color="tab:red",
+                       markersize=4, linewidth=1)
     reward_ax.plot(*_series(records, "format_reward/mean"), label="format (not in reward)",
                    linestyle="--", color="grey", alpha=0.8)
     reward_ax.set_title("reward (mean over scored responses)")
@@ -65,8 +71,15 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
 
     clip_ax.plot(*_series(records, "clip_fraction"), label="clip fraction")
     clip_ax.plot(*_series(records, "approx_kl"), label="approx KL to rollout policy", alpha=0.7)
-    clip_ax.set_title("clip fraction")
-    clip_ax.legend(fontsize=8)
+    # With one optimizer step per batch (the recipe) the ratio is 1 and nothing is clipped;
+    # the gradient norm (right axis) shows what the updates do.
+    norm_ax = clip_ax.twinx()
+    norm_ax.plot(*_series(records, "grad_norm"), label="gradient norm (right)", color="tab:green",
+                 alpha=0.7)
+    norm_ax.set_ylim(bottom=0)
+    clip_ax.set_title("clip fraction, approx KL; gradient norm")
+    lines = clip_ax.get_lines() + norm_ax.get_lines()
+    clip_ax.legend(lines, [line.get_label() for line in lines], fontsize=8)
 
     steps, zero = _series(records, "zero_signal_groups")
     _, groups = _series(records, "groups")

@@ -2,10 +2,10 @@
 
 Contract:
 
-- `load_policy(name_or_path, device=None)` loads a text-only model with
-  `AutoModelForCausalLM` + `AutoTokenizer`, or a vision-language model with
-  `AutoModelForImageTextToText` + `AutoProcessor` (chosen from the checkpoint's config),
-  in bfloat16 on a GPU and float32 on the CPU.
+- `load_policy(name_or_path, device=None, trust_remote_code=, dtype=, attn_implementation=)`
+  loads a text-only model with `AutoModelForCausalLM` + `AutoTokenizer`, or a
+  vision-language model with `AutoModelForImageTextToText` + `AutoProcessor` (chosen from
+  the checkpoint's config), by default in bfloat16 on a GPU and float32 on the CPU.
 - `Policy.build_prompt(messages, images)` renders the chat with the model's own chat template
   (`add_generation_prompt=True`) and runs the tokenizer or processor, so image placeholders
   are expanded exactly as the model expects. It returns a `PromptInputs`: the prompt token
@@ -33,6 +33,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from PIL import Image
 
+from trainer_client.errors import ModelLoadError
 from trainer_client.grpo import token_entropy, token_logprobs
 
 # Processor outputs that run along the token axis (one value per prompt token): they are
@@ -273,16 +274,40 @@ def _accepts(model: Any, argument: str) -> bool:
     return argument in inspect.signature(model.forward).parameters
 
 
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """`auto` is bfloat16 on a GPU and float32 on the CPU; other names are taken as given."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise ModelLoadError(
+            f"unknown dtype {dtype!r}", f"choose auto or one of {', '.join(DTYPES)}"
+        ) from None
+
+
+def _looks_local(path: str) -> bool:
+    """A name the user meant as a folder (hub ids are `name` or `org/name`)."""
+    return path.startswith((".", "/", "~")) or path.count("/") > 1 or path.endswith("/")
+
+
 def load_policy(
     name_or_path: str | Path,
     device: str | None = None,
     *,
     trust_remote_code: bool = False,
+    dtype: str = "auto",
+    attn_implementation: str | None = None,
 ) -> Policy:
-    """Load a checkpoint as a `Policy`: bf16 on a GPU, fp32 on the CPU.
+    """Load a checkpoint as a `Policy` (dtype `auto`: bf16 on a GPU, fp32 on the CPU).
 
     The model family is read from the config (`model_family`): vision-language checkpoints
-    load with their `AutoProcessor`, text-only ones with `AutoTokenizer`.
+    load with their `AutoProcessor`, text-only ones with `AutoTokenizer`. A folder that
+    does not exist, or a checkpoint transformers cannot load, raises `ModelLoadError`
+    saying which and what to try.
     """
     from transformers import (
         AutoConfig,
@@ -293,20 +318,32 @@ def load_policy(
     )
 
     path = str(name_or_path)
+    if _looks_local(path) and not Path(path).expanduser().exists():
+        raise ModelLoadError(f"model folder {path} does not exist",
+                             "check the path, or give a hub id such as org/name")
     target = torch.device(device or _default_device())
-    dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
-    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    processor = None
-    family, takes_images = model_family(config)
-    auto_model = (
-        AutoModelForImageTextToText if family == "image-text-to-text" else AutoModelForCausalLM
-    )
-    model = auto_model.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
-    if takes_images:
-        processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
-        tokenizer = processor.tokenizer
-    else:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    torch_dtype = resolve_dtype(dtype, target)
+    extra: dict[str, Any] = {}
+    if attn_implementation:
+        extra["attn_implementation"] = attn_implementation
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        family, takes_images = model_family(config)
+        auto_model = (
+            AutoModelForImageTextToText if family == "image-text-to-text" else AutoModelForCausalLM
+        )
+        model = auto_model.from_pretrained(
+            path, dtype=torch_dtype, trust_remote_code=trust_remote_code, **extra
+        )
+        processor = None
+        if takes_images:
+            processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+            tokenizer = processor.tokenizer
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ModelLoadError(f"cannot load model {path}: {_first_line(exc)}",
+                             _load_hint(exc, trust_remote_code)) from exc
     if tokenizer.pad_token is None:
         # Padding positions are masked out; any id works, EOS is what base models have.
         tokenizer.pad_token = tokenizer.eos_token
@@ -317,5 +354,19 @@ def load_policy(
         processor=processor,
         name_or_path=path,
         device=target,
-        dtype=dtype,
+        dtype=torch_dtype,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _load_hint(exc: BaseException, trust_remote_code: bool) -> str:
+    text = str(exc)
+    if "trust_remote_code" in text and not trust_remote_code:
+        return "the checkpoint ships its own code: pass --trust-remote-code"
+    if "offline" in text.lower() or "HF_HUB_OFFLINE" in text:
+        return "the hub is not reachable here: download the model and give its folder"
+    return "give a model folder with config.json and weights, or a hub id"

@@ -16,6 +16,11 @@ Both sample with plain temperature / top-p sampling and nothing else (no top-k, 
 repetition penalty from the checkpoint's generation config): GRPO's ratio assumes the
 completions were drawn from the policy's own distribution at that temperature.
 
+The vLLM engine also returns its sampler's log-probability of every completion token
+(`Rollout.behav_logprobs`, from the distribution it sampled at, after temperature): the
+behaviour policy of the recipe's decoupled loss. The HF engine samples from the training
+model itself, so it reports none (the behaviour policy is the proximal one).
+
 Results are grouped: prompt 0's `n` rollouts first, then prompt 1's, and so on, which is
 the layout `grpo.group_normalize` expects. A completion keeps its EOS token when it
 stopped (the model must learn to stop); `finish_reason` is "length" when it hit
@@ -25,12 +30,14 @@ stopped (the model must learn to stop); `finish_reason` is "length" when it hit
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import torch
 
+from trainer_client.data import Row
+from trainer_client.errors import TrainerClientError
 from trainer_client.policy import Policy, PromptInputs
 
 FinishReason = Literal["stop", "length"]
@@ -45,6 +52,39 @@ class Rollout:
     completion_ids: torch.Tensor  # 1-D LongTensor on the CPU, EOS included when it stopped
     text: str  # decoded without special tokens: what the reward server scores
     finish_reason: FinishReason
+    # The sampler's log-prob of each completion token (1-D float, CPU), when it reports one.
+    behav_logprobs: torch.Tensor | None = None
+
+
+def build_prompts(policy: Policy, rows: Sequence[Row]) -> list[PromptInputs]:
+    """Model inputs of each row: the recipe's messages through the chat template/processor."""
+    prompts = []
+    for row in rows:
+        images = row.load_images() if policy.is_vision else []
+        prompts.append(policy.build_prompt(row.messages(policy.is_vision), images))
+    return prompts
+
+
+def sampled_logprobs(
+    token_ids: Sequence[int], logprobs: Sequence[Mapping[int, Any]] | None
+) -> torch.Tensor | None:
+    """The sampled tokens' log-probs from vLLM's per-position `{token_id: Logprob}` maps.
+
+    With `SamplingParams(logprobs=0)` each position's map holds the sampled token (and
+    possibly others). None when the engine returned no log-probs; a position whose map
+    lacks its token is an error, since a silently wrong behaviour policy biases the loss.
+    """
+    if logprobs is None:
+        return None
+    if len(logprobs) != len(token_ids):
+        raise ValueError(f"{len(logprobs)} log-prob positions for {len(token_ids)} tokens")
+    values = []
+    for position, (token, entries) in enumerate(zip(token_ids, logprobs, strict=True)):
+        if token not in entries:
+            raise ValueError(f"position {position}: no log-prob for sampled token {token}")
+        entry = entries[token]
+        values.append(float(getattr(entry, "logprob", entry)))
+    return torch.tensor(values, dtype=torch.float32)
 
 
 class RolloutEngine(Protocol):
@@ -166,6 +206,11 @@ class VLLMEngine:
     cache; the rest is left to training (the recipe's colocated setup). With
     `sleep_between_rollouts`, vLLM frees its KV cache and offloads weights while the trainer
     updates (vLLM sleep mode level 1) and wakes up before the next rollout.
+
+    `logprobs_mode="processed_logprobs"` (vLLM 0.10.2 and newer) makes the reported
+    log-probs those of the distribution sampled from (after temperature), as the decoupled
+    loss needs; pass `logprobs_mode: null` in `engine_options` on an older vLLM, which
+    reports the raw model's (the same at the recipe's temperature 1.0).
     """
 
     def __init__(
@@ -176,29 +221,38 @@ class VLLMEngine:
         max_model_len: int | None = None,
         enforce_eager: bool = False,
         sleep_between_rollouts: bool = False,
+        trust_remote_code: bool = False,
+        logprobs_mode: str | None = "processed_logprobs",
     ) -> None:
         if policy.device.type != "cuda":
-            raise ValueError("the vllm engine needs the policy on a CUDA GPU; use engine 'hf'")
+            raise TrainerClientError("the vllm engine needs the policy on a CUDA GPU",
+                                     "use the hf engine (--engine hf / rollout_engine: hf)")
         # Run vLLM's engine core in this process so `collective_rpc` can hand it the
         # policy's tensors directly instead of serialising them to a subprocess.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         try:
             import vllm  # type: ignore[import-not-found]  # optional extra
         except ImportError as exc:
-            raise ImportError(
-                "the vllm rollout engine needs vLLM: pip install 'reward-server[vllm]'"
+            raise TrainerClientError(
+                "the vllm rollout engine needs vLLM, which is not installed",
+                "pip install 'reward-server[vllm]' on a GPU machine, or use the hf engine",
             ) from exc
         self._vllm = vllm
         self.policy = policy
         self.sleep_between_rollouts = sleep_between_rollouts
         extra: dict[str, Any] = {"limit_mm_per_prompt": {"image": 16}} if policy.is_vision else {}
+        if logprobs_mode is not None:
+            # Log-probs of the distribution actually sampled (after temperature), not of
+            # the raw logits: they are the behaviour policy of the decoupled loss.
+            extra["logprobs_mode"] = logprobs_mode
         self.llm = vllm.LLM(
             model=policy.name_or_path,
-            dtype="bfloat16" if policy.dtype == torch.bfloat16 else "float32",
+            dtype=str(policy.dtype).removeprefix("torch."),
             gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len,
             enforce_eager=enforce_eager,
             enable_sleep_mode=sleep_between_rollouts,
+            trust_remote_code=trust_remote_code,
             # vLLM's own neutral sampling defaults, not the checkpoint's generation_config.json
             # (top-k, repetition penalty): see the module docstring.
             generation_config="vllm",
@@ -229,6 +283,7 @@ class VLLMEngine:
                 repetition_penalty=1.0,
                 seed=None if seed is None else seed + index,
                 skip_special_tokens=True,
+                logprobs=0,  # the sampled token's log-prob only
             )
             for index in range(len(prompts))
         ]
@@ -236,11 +291,12 @@ class VLLMEngine:
         rollouts: list[Rollout] = []
         for index, (prompt, output) in enumerate(zip(prompts, outputs, strict=True)):
             for completion in output.outputs:
-                ids = torch.tensor(list(completion.token_ids), dtype=torch.long)
+                token_ids = list(completion.token_ids)
+                ids = torch.tensor(token_ids, dtype=torch.long)
                 reason: FinishReason = "length" if completion.finish_reason == "length" else "stop"
-                rollouts.append(
-                    Rollout(index, prompt, ids, _completion_text(self.policy, ids, reason), reason)
-                )
+                text = _completion_text(self.policy, ids, reason)
+                behav = sampled_logprobs(token_ids, completion.logprobs)
+                rollouts.append(Rollout(index, prompt, ids, text, reason, behav))
         if self.sleep_between_rollouts:
             self.llm.sleep(level=1)
         return rollouts

@@ -13,7 +13,9 @@ randomly initialised two-layer model can learn on a CPU in a few dozen steps:
   (`DIGITS`), so GRPO finds signal quickly: a model that prefers those digits already
   earns about half the reward; copying the one shown earns the rest (a tiny model gets
   the first part within the demo's steps, the second takes longer). `stage2` rows are
-  chain of thought (`prompt_type` "long"); the stage-1 rows double as its answer-only mix.
+  chain of thought (`prompt_type` "long"); the stage-1 rows double as its answer-only mix;
+- `heldout` / `heldout_cot`: rows of the same task with ids of their own, answered
+  greedily during training to pick the best checkpoint (`eval_data`).
 
     python -m trainer_client.synthetic OUT_DIR [--rows N] [--seed S]
 """
@@ -65,8 +67,10 @@ def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 
 
 def write_demo_data(out_dir: str | Path, rows: int = 64, seed: int = 0) -> dict[str, Path]:
-    """The demo's data files (warmup, warmup_cot, pool, stage1, stage2 JSONL) in `out_dir`."""
+    """The demo's data files (warmup, warmup_cot, pool, stage1, stage2, heldout,
+    heldout_cot JSONL) in `out_dir`."""
     out = Path(out_dir)
+    held = max(rows // 4, len(DIGITS))
     return {
         "warmup": write_jsonl(out / "warmup.jsonl", digit_rows("warm", range(10), rows, seed=seed)),
         "warmup_cot": write_jsonl(
@@ -78,6 +82,12 @@ def write_demo_data(out_dir: str | Path, rows: int = 64, seed: int = 0) -> dict[
         "stage2": write_jsonl(
             out / "stage2.jsonl",
             digit_rows("s2", DIGITS, rows, prompt_type="long", source="digits-cot", seed=seed),
+        ),
+        "heldout": write_jsonl(out / "heldout.jsonl", digit_rows("held", DIGITS, held, seed=seed)),
+        "heldout_cot": write_jsonl(
+            out / "heldout_cot.jsonl",
+            digit_rows("held-cot", DIGITS, held, prompt_type="long", source="digits-cot",
+                       seed=seed),
         ),
     }
 

@@ -6,9 +6,11 @@ Contract
   `[x1, y1, x2, y2]`, `(x1, y1, x2, y2)`, nested lists `[[x1, y1, x2, y2]]`, corner pairs
   `(x1,y1),(x2,y2)` and `[[x1,y1],[x2,y2]]`, `<box>(x1,y1),(x2,y2)</box>`,
   `<box>x1 y1 x2 y2</box>`, Qwen's `<|box_start|>...<|box_end|>`, JSON such as
-  `{"bbox_2d": [...]}` or `[{"bbox_2d": [...], "label": ...}]`, polygons (three or more
-  points), and four bare numbers. No region: the answer text comes back and `compare`
-  scores 0.
+  `{"bbox_2d": [...]}` or `[{"bbox_2d": [...], "label": ...}]`, key-value corners in any
+  order, as text or JSON (`xmin=5, ymin=8, xmax=40, ymax=60`, `x1: 5, ...`,
+  `left/top/right/bottom`, `{"x1": 5, ...}`, or a corner with `w`/`width` and
+  `h`/`height`), polygons (three or more points), and four bare numbers. No region: the
+  answer text comes back and `compare` scores 0.
 - `compare` reads every reference region (a box, a list of boxes, a polygon, or strings
   holding them) and returns the best IoU over them. Areas are continuous (no +1 pixel
   convention) and computed with shapely, which also handles polygons. Zero-area,
@@ -83,28 +85,32 @@ class Region:
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    box_format: Literal["xyxy", "xywh"] = option(  # type: ignore[assignment]
+    box_format: Literal["xyxy", "xywh"] = option(
         "xyxy", "Layout of the reference boxes: xyxy (corners) or xywh (corner, width, height)."
     )
-    pred_box_format: Literal["xyxy", "xywh"] = option(  # type: ignore[assignment]
+    pred_box_format: Literal["xyxy", "xywh"] = option(
         "xyxy", "Layout of the predicted box: xyxy or xywh."
     )
-    gold_scale: float | Literal["auto", "pixels"] = option(  # type: ignore[assignment]
+    gold_scale: float | Literal["auto", "pixels"] = option(
         "auto",
         "Reference coordinates run over 0..N (1 normalized, 1000), 'pixels', or 'auto'.",
+        gt=0.0, le=1e9,
     )
-    pred_scale: float | Literal["auto", "pixels"] = option(  # type: ignore[assignment]
+    pred_scale: float | Literal["auto", "pixels"] = option(
         "auto",
         "Predicted coordinates run over 0..N (1 normalized, 1000), 'pixels', or 'auto'.",
+        gt=0.0, le=1e9,
     )
-    image_width: float | None = option(  # type: ignore[assignment]
-        None, "Image width in pixels, to convert pixel coordinates."
+    image_width: float | None = option(
+        None, "Image width in pixels, to convert pixel coordinates.", gt=0.0, le=1e9
     )
-    image_height: float | None = option(  # type: ignore[assignment]
-        None, "Image height in pixels, to convert pixel coordinates."
+    image_height: float | None = option(
+        None, "Image height in pixels, to convert pixel coordinates.", gt=0.0, le=1e9
     )
-    iou_threshold: float | None = option(  # type: ignore[assignment]
-        None, "If set, the score is 1 when IoU >= this value, else 0 (e.g. 0.5); None: the IoU."
+    iou_threshold: float | None = option(
+        None, "If set, the score is 1 when IoU >= this value, else 0 (e.g. 0.5); None: the IoU.",
+        ge=0.0,
+        le=1.0,
     )
 
 
@@ -128,6 +134,38 @@ _POINTS_RE = re.compile(rf"{_POINT}(?:(?:\s*,)?\s*{_POINT})+")
 _KEYS = ("bbox_2d", "bbox", "box", "bounding_box", "box_2d", "polygon", "points", "coordinates")
 
 
+# Key-value corners: each key names one role; the first value stated for a role counts.
+_ROLES = {
+    "xmin": "x1", "x_min": "x1", "x1": "x1", "x0": "x1", "left": "x1",
+    "ymin": "y1", "y_min": "y1", "y1": "y1", "y0": "y1", "top": "y1",
+    "xmax": "x2", "x_max": "x2", "x2": "x2", "right": "x2",
+    "ymax": "y2", "y_max": "y2", "y2": "y2", "bottom": "y2",
+    "x": "x", "y": "y", "w": "w", "width": "w", "h": "h", "height": "h",
+}
+_KEY_VALUE_RE = re.compile(
+    r"(?<![\w-])(" + "|".join(sorted(_ROLES, key=len, reverse=True)) + r")(?![\w-])"
+    rf"\s*[\"']?\s*[:=]\s*[\"']?\s*({_NUM})",
+    re.IGNORECASE,
+)
+
+
+def _region_of_roles(roles: dict[str, float]) -> Region | None:
+    """A box from corner roles (x1 y1 x2 y2) or from a corner and a size (x y w h)."""
+    if all(k in roles for k in ("x1", "y1", "x2", "y2")):
+        return Region.box(roles["x1"], roles["y1"], roles["x2"], roles["y2"])
+    x, y = roles.get("x1", roles.get("x")), roles.get("y1", roles.get("y"))
+    if x is not None and y is not None and "w" in roles and "h" in roles:
+        return Region.box(x, y, x + roles["w"], y + roles["h"])
+    return None
+
+
+def _keyed_region(text: str) -> Region | None:
+    roles: dict[str, float] = {}
+    for match in _KEY_VALUE_RE.finditer(text):
+        roles.setdefault(_ROLES[match.group(1).lower()], float(match.group(2)))
+    return _region_of_roles(roles)
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -146,7 +184,10 @@ def regions_from_value(value: Any) -> list[Region]:
         for key in _KEYS:
             if key in value:
                 return regions_from_value(value[key])
-        return []
+        roles = {_ROLES[str(k).lower()]: _number(v) for k, v in value.items()
+                 if str(k).lower() in _ROLES}
+        region = _region_of_roles({k: v for k, v in roles.items() if v is not None})
+        return [region] if region else []
     if not isinstance(value, list | tuple) or not value:
         return []
     numbers = [_number(v) for v in value]
@@ -190,6 +231,9 @@ def regions_from_text(text: str) -> list[Region]:
     tagged = _box_tag_content(text)
     if tagged is not None:
         text = tagged
+    keyed = _keyed_region(text)
+    if keyed is not None:
+        return [keyed]
     four, points = _FOUR_RE.search(text), _POINTS_RE.search(text)
     if four and (points is None or four.start() <= points.start()):
         return [Region.box(*(float(n) for n in four.groups()))]

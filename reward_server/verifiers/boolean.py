@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reward_server.types import ItemContext, Reference, Verdict
-from reward_server.verifiers.base import BaseOptions, extract_tagged
+from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ _NEGATED_RE = re.compile(r"\b(?:not|isn[’']?t)\s+(true|false)\b", re.IGNORECAS
 _WORD_RE = re.compile(r"(?<![\w'’-])(yes|no|true|false)(?![\w'’-])", re.IGNORECASE)
 # A side word that opens the answer and ends its clause: "Yes,", "No.", "True".
 _OPENING_RE = re.compile(r"^\W*(yes|no|true|false)\s*(?:[.,;:!)\]]|$)", re.IGNORECASE)
-_CLAUSE_OPENING_RE = re.compile(r"[.;!?]\W*(yes|no|true|false)\b", re.IGNORECASE)
+# The gap after a clause mark holds no other clause mark: with `\W*` a run of dots would
+# rescan itself from every dot (quadratic on "Yes......", in the server process).
+_CLAUSE_OPENING_RE = re.compile(r"[.;!?][^\w.;!?]*(yes|no|true|false)\b", re.IGNORECASE)
 _MARKUP_RE = re.compile(r"\*\*|__|[*`$\"“”]")
 _WS_RE = re.compile(r"\s+")
 
@@ -88,7 +90,7 @@ _WHY = {
 
 
 def _gold_sides(reference: Reference) -> set[Side]:
-    golds = reference if isinstance(reference, list) else [reference]
+    golds = golds_of(reference)
     sides: set[Side] = set()
     for gold in golds:
         if isinstance(gold, bool):

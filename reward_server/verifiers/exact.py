@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reward_server.types import ItemContext, Reference, Verdict
-from reward_server.verifiers.base import BaseOptions, extract_tagged, option
+from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
 
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    case_sensitive: bool = option(  # type: ignore[assignment]
+    case_sensitive: bool = option(
         True, "Compare letter case too (`critic`); False folds case first (`any`)."
     )
 
@@ -37,7 +37,7 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
 def compare(
     extracted: str, reference: Reference, options: Options, context: ItemContext
 ) -> Verdict:
-    golds = [_collapse(str(g)) for g in (reference if isinstance(reference, list) else [reference])]
+    golds = [_collapse(str(g)) for g in golds_of(reference)]
     if not golds:
         return Verdict(0.0, {"accuracy": 0.0}, status="error", message="empty reference list")
     answer = _collapse(extracted)

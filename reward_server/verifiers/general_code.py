@@ -44,11 +44,11 @@ import os
 import secrets
 import signal
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from reward_server import sandbox
+from reward_server import settings as settings_module
 from reward_server.extraction import extract_answer, last_fenced_block
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, Reference, Verdict
@@ -62,17 +62,17 @@ _HARNESS = (Path(__file__).parent / "code_harness.py").read_bytes()
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    time_limit_s: float = option(  # type: ignore[assignment]
-        2.0, "Wall-clock and CPU limit of one test (seconds)."
+    time_limit_s: float = option(
+        2.0, "Wall-clock and CPU limit of one test (seconds).", gt=0.0, le=30.0
     )
-    partial_credit: bool = option(  # type: ignore[assignment]
+    partial_credit: bool = option(
         False, "Score the fraction of tests passed instead of all-or-nothing."
     )
-    stop_at_first_failure: bool = option(  # type: ignore[assignment]
+    stop_at_first_failure: bool = option(
         True, "Skip the remaining tests after one fails (they count as failed)."
     )
-    float_tolerance: float = option(  # type: ignore[assignment]
-        1e-6, "Absolute or relative tolerance when comparing numbers in outputs."
+    float_tolerance: float = option(
+        1e-6, "Absolute or relative tolerance when comparing numbers in outputs.", ge=0.0, le=1e6
     )
 
     def __post_init__(self) -> None:
@@ -266,10 +266,9 @@ class TestOutcome:
     detail: str = ""
 
 
-@cache
 def _service_settings() -> Settings:
-    """The service's settings as the worker's environment gives them (read once)."""
-    return Settings()
+    """The settings the service was started with (adopted by each worker process)."""
+    return settings_module.active()
 
 
 def sandbox_setup(settings: Settings) -> tuple[sandbox.Limits, sandbox.SandboxConfig]:

@@ -27,24 +27,31 @@ last `<answer>` block, else the last `<!DOCTYPE html>`/`<html>` document of the 
 fenced code block. Inside an `<answer>` block a fenced or `<html>` document is unwrapped
 the same way.
 
-Outcomes: an answer over `max_html_chars` or whose page crashes the renderer scores 0 with
-status `ok` (the model's fault); one whose page does not finish loading or capturing within
+Outcomes: an answer over `max_html_chars` is status `rejected` (reward 0, scored as a
+wrong answer); one whose page crashes the renderer scores 0 with status `ok` (the model's
+fault); one whose page does not finish loading or capturing within
 `render_timeout_s` is status `timeout`; a reference that does not render is `error`.
 Rendering is sandboxed as `reward_server.browser` describes (JavaScript off unless
-`javascript=true`, every request but `data:` aborted, fresh context per page).
+`javascript=true`, every request but `data:` aborted; a warm page per worker for pages
+without scripts, a fresh context for each scripted one).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from reward_server.code_overlap import tag_jaccard, token_jaccard
 from reward_server.extraction import last_fenced_block, last_tag_content
 from reward_server.types import ItemContext, Reference, Verdict
-from reward_server.verifiers.base import BaseOptions, option
+from reward_server.verifiers.base import (
+    BaseOptions,
+    best_over_golds,
+    cached_reference_render,
+    golds_of,
+    option,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,35 +65,45 @@ _RECIPE_TAG_WEIGHT = 0.4
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    viewport_width: int = option(1280, "Viewport width in CSS pixels for both renders.")  # type: ignore[assignment]
-    viewport_height: int = option(960, "Viewport height in CSS pixels (shortest capture).")  # type: ignore[assignment]
-    max_page_height: int = option(  # type: ignore[assignment]
-        3840, "Full-page captures are cut off below this many CSS pixels."
+    strict_tags: bool = option(
+        False,
+        "True: only the <answer> block counts. False (the recipe): without one, the last "
+        "<!DOCTYPE html>/<html> document or fenced code block of the response is taken.",
     )
-    scale: float = option(  # type: ignore[assignment]
-        0.25, "Screenshot pixels per CSS pixel: the comparison's downscale (1280 -> 320)."
+    viewport_width: int = option(
+        1280, "Viewport width in CSS pixels for both renders.", ge=16, le=4096
     )
-    javascript: bool = option(  # type: ignore[assignment]
+    viewport_height: int = option(
+        960, "Viewport height in CSS pixels (shortest capture).", ge=16, le=4096
+    )
+    max_page_height: int = option(
+        3840, "Full-page captures are cut off below this many CSS pixels.", ge=16, le=32768
+    )
+    scale: float = option(
+        0.25, "Screenshot pixels per CSS pixel: the comparison's downscale (1280 -> 320).",
+        ge=0.05,
+        le=2.0,
+    )
+    javascript: bool = option(
         False, "Run the pages' JavaScript (off by default: untrusted code)."
     )
-    render_timeout_s: float = option(  # type: ignore[assignment]
-        2.0, "Limit for loading a page and, separately, for capturing it; beyond: `timeout`."
+    render_timeout_s: float = option(
+        2.0, "Limit for loading a page and, separately, for capturing it; beyond: `timeout`.",
+        gt=0.0,
+        le=600.0,
     )
-    visual_weight: float = option(0.45, "Weight of the screenshot similarity.")  # type: ignore[assignment]
-    text_weight: float = option(0.45, "Weight of the visible-text similarity.")  # type: ignore[assignment]
-    code_weight: float = option(  # type: ignore[assignment]
-        0.1, "Weight of the recipe's code overlap (0.6 token + 0.4 tag Jaccard)."
+    visual_weight: float = option(0.45, "Weight of the screenshot similarity.", ge=0.0, le=100.0)
+    text_weight: float = option(0.45, "Weight of the visible-text similarity.", ge=0.0, le=100.0)
+    code_weight: float = option(
+        0.1, "Weight of the recipe's code overlap (0.6 token + 0.4 tag Jaccard).", ge=0.0, le=100.0
     )
-    max_html_chars: int = option(  # type: ignore[assignment]
-        1_000_000, "Longer HTML is not rendered: score 0 for an answer, error for a reference."
+    max_html_chars: int = option(
+        1_000_000, "Longer HTML is not rendered: rejected for an answer, error for a reference.",
+        ge=1,
+        le=10_000_000,
     )
-    max_text_chars: int = option(  # type: ignore[assignment]
-        20_000, "Visible text beyond this many characters is not compared."
-    )
-    raw_fallback: bool = option(  # type: ignore[assignment]
-        True,
-        "Without an <answer> block, take the last <!DOCTYPE html>/<html> document or fenced "
-        "code block of the response (the recipe does).",
+    max_text_chars: int = option(
+        20_000, "Visible text beyond this many characters is not compared.", ge=1, le=1_000_000
     )
 
     def __post_init__(self) -> None:
@@ -124,7 +141,7 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
     answer = last_tag_content(response, "answer")
     if answer is not None:
         return find_html_document(answer) or last_fenced_block(answer) or answer or None
-    if not options.raw_fallback:
+    if options.strict_tags:
         return None
     return find_html_document(response) or last_fenced_block(response)
 
@@ -154,14 +171,18 @@ def find_html_document(text: str) -> str | None:
 # ---------------------------------------------------------------------------------------
 # Rendering and scoring (worker process)
 # ---------------------------------------------------------------------------------------
-@lru_cache(maxsize=16)
+@cached_reference_render(maxsize=16, pixels=lambda rendering: rendering.image)
 def _render_reference(html: str, settings: RenderSettings) -> Rendering:
-    # A GRPO group scores 16 answers against one reference: render it once per worker.
     from reward_server.browser import render_html
 
-    rendering = render_html(html, settings)
-    rendering.image.flags.writeable = False
-    return rendering
+    return render_html(html, settings)
+
+
+def warm_up() -> None:
+    """Run at a worker's start: launch this process's Chromium and render one page."""
+    from reward_server.browser import render_html
+
+    render_html("<p>warm</p>", Options().render_settings())
 
 
 def compare(
@@ -171,13 +192,14 @@ def compare(
     from reward_server.browser import RenderError, render_html
 
     del context
-    golds = reference if isinstance(reference, list) else [reference]
-    if not golds or not all(isinstance(g, str) and g.strip() for g in golds):
+    golds = [g for g in golds_of(reference) if isinstance(g, str) and g.strip()]
+    if not golds or len(golds) != len(golds_of(reference)):
         return Verdict(0.0, status="error", message="the reference must be non-empty HTML text")
     if any(len(g) > options.max_html_chars for g in golds):
         return Verdict(0.0, status="error", message="the reference is over max_html_chars")
     if len(extracted) > options.max_html_chars:
-        return Verdict(0.0, message=f"HTML of {len(extracted)} chars is over max_html_chars")
+        return Verdict(0.0, status="rejected",
+                       message=f"HTML of {len(extracted)} chars is over max_html_chars")
 
     settings = options.render_settings()
     try:
@@ -189,16 +211,15 @@ def compare(
             return Verdict(0.0, message=f"the answer's page does not render: {exc}")
         return Verdict(0.0, status="error", message=str(exc))
 
-    best: Verdict | None = None
-    for gold in golds:
+    def against(gold: str) -> Verdict:
         try:
             gold_rendering = _render_reference(gold, settings)
         except RenderError as exc:
             return Verdict(0.0, status="error", message=f"the reference does not render: {exc}")
-        verdict = _score(extracted, gold, candidate, gold_rendering, options)
-        if best is None or verdict.score > best.score:
-            best = verdict
-    assert best is not None
+        return _score(extracted, gold, candidate, gold_rendering, options)
+
+    best = best_over_golds(golds, against)
+    assert best is not None  # golds is not empty
     return best
 
 

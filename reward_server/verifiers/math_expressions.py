@@ -27,9 +27,12 @@ several; `\\boxed{}` around a reference is dropped); the first success wins:
    whose 30-digit values differ is overruled: Math-Verify's `evalf(chop=True)` calls
    `1/2004!` and `1/2006!` equal.
 
-Statuses: `ok` (score 1.0 or 0.0); `error` for an answer longer than `max_answer_chars`
-or nested deeper than `max_nesting`, or an empty reference; `timeout` when Math-Verify's
-own `signal.alarm` limit (`sympy_timeout_s`, per parse or verify call) fires. Those alarms
+Statuses: `ok` (score 1.0 or 0.0); `rejected` for an answer longer than
+`max_answer_chars`, nested deeper than `max_nesting`, or too costly to evaluate (a power
+tower such as `9^{9^{9^{9}}}`, the factorial of a power: `math_cost.costly_operation`),
+unless it is literally a gold; `error` for an empty reference; `timeout` when
+Math-Verify's own `signal.alarm` limit (`sympy_timeout_s`, per parse or verify call)
+fires (the engine then retries it on a CPU budget and may turn it into `rejected`). Those alarms
 work because `compare` runs on a worker's main thread; the engine's kill of the worker is
 the outer bound for computations that never return to the interpreter. Parsed sympy
 objects never leave this module and are never logged or turned into text: a hostile
@@ -39,6 +42,7 @@ expression can hang `str()`.
 from __future__ import annotations
 
 import cmath
+import logging
 import re
 import signal
 import threading
@@ -49,28 +53,32 @@ from functools import lru_cache
 from typing import Any
 
 from reward_server.types import ItemContext, Reference, Verdict
+from reward_server.verifiers import latex_parsing, multiple_choice
 from reward_server.verifiers import math_normalize as mn
-from reward_server.verifiers import multiple_choice
-from reward_server.verifiers.base import BaseOptions, extract_tagged, option
+from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
+from reward_server.verifiers.math_cost import costly_operation
 
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    float_rounding: int = option(  # type: ignore[assignment]
+    float_rounding: int = option(
         6,
         "Decimal places kept when a decimal is compared (Math-Verify's float_rounding): "
         "1/3 equals 0.333333 but not 0.333.",
+        ge=0, le=15,
     )
-    sympy_timeout_s: int = option(  # type: ignore[assignment]
+    sympy_timeout_s: int = option(
         3,
         "Whole seconds allowed to each Math-Verify parse or verify call (signal.alarm) "
         "before the item is reported as timeout.",
+        ge=1, le=60,
     )
-    max_answer_chars: int = option(  # type: ignore[assignment]
-        2000, "Longer answers are not parsed: status error."
+    max_answer_chars: int = option(
+        2000, "Longer answers are not parsed: status rejected.", ge=1, le=100_000
     )
-    max_nesting: int = option(  # type: ignore[assignment]
-        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status error."
+    max_nesting: int = option(
+        40, "Deeper nesting of braces/brackets/parentheses is not parsed: status rejected.", ge=1,
+        le=1000
     )
 
 
@@ -82,6 +90,9 @@ class Options(BaseOptions):
                              "(0 would switch Math-Verify's time limit off)")
         if self.max_answer_chars < 1 or self.max_nesting < 1:
             raise ValueError("max_answer_chars and max_nesting must be 1 or more")
+
+
+log = logging.getLogger(__name__)
 
 
 class _SympyTimeout(Exception):
@@ -111,9 +122,9 @@ def compare(
     golds = _golds(reference)
     if not golds:
         return Verdict(0.0, status="error", message="the reference is empty")
-    refusal = _too_big(extracted, options)
+    refusal = _too_big(extracted, options) or costly_operation(extracted)
     if refusal is not None and extracted not in golds:
-        return Verdict(0.0, status="error", message=refusal)
+        return Verdict(0.0, status="rejected", message=refusal)
     timed_out = False
     for gold in golds:
         try:
@@ -147,7 +158,7 @@ def _too_big(text: str, options: Options) -> str | None:
 
 
 def _golds(reference: Reference) -> list[str]:
-    values = reference if isinstance(reference, list) else [reference]
+    values = golds_of(reference)
     golds = []
     for value in values:
         text = mn.normalize(mn.final_answer(str(value)))
@@ -184,7 +195,9 @@ def _option_letter(pred: str, context: ItemContext) -> str | None:
     (`B`, `(B)`, `b) cat`, `**B**`, "The answer is B"; hedges name none); None when it
     names none, or one outside the given `choices`."""
     # normalization joined "b) cat" into "b)cat"; the letter reader wants the space back
-    said = multiple_choice.extract_letter(_LABEL_GLUE_RE.sub(r"\1 ", pred), context.choices)
+    said = multiple_choice.extract_letter(
+        _LABEL_GLUE_RE.sub(r"\1 ", pred), context.choices, option_text=False
+    )
     if len(said) != 1 or not "A" <= said <= "Z":
         return None
     if context.choices and ord(said) - ord("A") >= len(context.choices):
@@ -233,6 +246,35 @@ def equivalent(gold: str, pred: str, options: Options) -> str | None:
 
 # -- the sympy stage ---------------------------------------------------------------------
 
+# Answer shapes a worker parses as it starts (`warm_up`): ANTLR builds its prediction DFA
+# as it meets new inputs, so a cold parser pays several times over for its first
+# fractions, intervals, matrices, relations. These are typical answers, not test data.
+_WARM_UP_ANSWERS = (
+    "42", "-3.5", "\\frac{3}{4}", "\\frac{\\sqrt{3}}{2}", "2\\sqrt{5}", "3\\pi",
+    "\\frac{\\pi}{6}", "x=2", "y=2x+1", "x^2+2x+1", "(x+1)^2", "2\\sin x\\cos x",
+    "\\tan^2\\theta+1", "e^{2x}", "\\log_2 8", "\\ln(3)", "n!", "\\binom{5}{2}", "a_n=2^n",
+    "f(x)=3x-1", "10\\%", "45^\\circ", "(1,2)", "[0,1)", "(-\\infty,3]\\cup[5,\\infty)",
+    "\\{1,2,3\\}", "(3,-2,7)", "x\\in[-2,7]", "-1<x\\le4", "x\\geq 3", "a=1,b=2",
+    "x=1 \\text{ or } x=-1", "\\emptyset", "\\infty", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+    "\\begin{bmatrix}1\\\\0\\end{bmatrix}", "\\frac{x^2}{4}+\\frac{y^2}{3}=1", "\\sqrt[3]{2}",
+    "|x-1|", "\\overline{AB}", "1+2i", "\\pm\\sqrt{2}", "\\frac{1}{2}\\cdot 3\\times4",
+    "5\\text{ cm}", "1.5\\times10^{3}", "\\mathbb{R}", "\\angle ABC=30^\\circ", "p,q",
+    "204_5", "\\cos(2\\alpha)", "\\sum_{k=1}^{n}k", "\\int_0^1 x\\,dx", "3:4",
+)
+
+
+def warm_up() -> None:
+    """Run at a worker's start: import Math-Verify and sympy, and warm the LaTeX parser on
+    typical answer shapes (the engine calls this before the worker takes items)."""
+    for text in _WARM_UP_ANSWERS:
+        try:
+            equivalent(mn.normalize(text), "2\\pi", Options())
+        except _SympyTimeout:
+            continue  # a loaded machine: what was parsed so far is warm all the same
+    _parse.cache_clear()  # what stays warm is the parser, not these answers
+
+
+
 
 def _alarm_seconds(options: Options) -> int | None:
     """Math-Verify's per-call limit: signal.alarm works on the main thread only; elsewhere
@@ -249,6 +291,7 @@ def _parse(text: str, timeout_s: int | None) -> tuple[Any, ...]:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
     from math_verify.errors import TimeoutException
 
+    latex_parsing.enable()  # same trees, a fraction of ANTLR's full-LL cost
     prose = mn.looks_like_prose(text)
     candidate = text if prose else "\\boxed{" + text + "}"
     try:
@@ -261,7 +304,8 @@ def _parse(text: str, timeout_s: int | None) -> tuple[Any, ...]:
         ))
     except TimeoutException as exc:
         raise _SympyTimeout from exc
-    except Exception:  # noqa: BLE001 - unparseable model output is a wrong answer, not a fault
+    except Exception as exc:  # noqa: BLE001 - unparseable output is a wrong answer, not a fault
+        log.debug("Math-Verify could not parse an answer: %s: %s", type(exc).__name__, exc)
         return ()
 
 
@@ -284,7 +328,8 @@ def _sympy_equivalent(gold: str, pred: str, options: Options) -> bool:
                               timeout_seconds=limit, raise_on_error=True)
             except TimeoutException as exc:
                 raise _SympyTimeout from exc
-            except Exception:  # noqa: BLE001 - sympy failing on odd input means "not shown equal"
+            except Exception as exc:  # noqa: BLE001 - sympy failing on odd input: "not shown equal"
+                log.debug("Math-Verify could not compare: %s: %s", type(exc).__name__, exc)
                 same = False
             if same and not _exact_values_differ(gold_expr, pred_expr, options):
                 return True

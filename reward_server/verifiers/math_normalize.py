@@ -4,15 +4,22 @@ safe to run in the server process on untrusted text.
 
 What the `math-expressions` verifier builds on:
 - `final_answer(text)`: the part of an answer block that states the result (the last
-  `\\boxed{}` group, the text after "final answer is", the last `$...$` span of a
-  sentence), so that `x = \\boxed{3}` or "The answer is $\\frac{\\pi}{2}$." give the math.
+  `\\boxed{}` group, the text after "final answer is" up to the end of its sentence, the
+  last `$...$` span of a sentence, the value after a concluding "so"/"thus"/"therefore",
+  the last line of a multi-line computation, the result of an arithmetic chain
+  `2 + 3 \\cdot 4 = 14`), so that `x = \\boxed{3}`, "The answer is $\\frac{\\pi}{2}$." or a
+  whole solution written inside the answer tag give the final value.
 - `normalize(text)`: one spelling per answer (`\\dfrac`/`\\tfrac` -> `\\frac`, no `\\left`,
-  no spacing commands, no `^\\circ`, no `\\text{}` wrappers, no outer `$`), used as the
-  cache key and for the "identical strings" fast path.
+  no spacing commands, no `^\\circ`, no `\\text{}` wrappers, no outer `$`; a column or
+  row vector `\\begin{pmatrix}4\\\\5\\end{pmatrix}` -> the tuple `(4,5)`, as Qwen2.5-Math's
+  grader compares them; `i` -> `I`, sympy's imaginary unit, when it is the only letter of
+  an expression such as `|6+8i|`), used as the cache key and for the "identical strings"
+  fast path.
 - `plain_number(text)`: integers, decimals, fractions (`3/4`, `\\frac{3}{4}`), thousands
   separators (`1,000`, `1{,}000`, `1 000`), percent, scientific notation
-  (`1.5e3`, `1.5\\times 10^{3}`), currency signs and trailing unit words, read exactly as
-  `fractions.Fraction` so that plain numbers are compared without sympy.
+  (`1.5e3`, `1.5\\times 10^{3}`), repeating decimals (`0.\\overline{6}`, `0.1\\dot{6}`),
+  currency signs and trailing unit words, read exactly as `fractions.Fraction` so that
+  plain numbers are compared without sympy.
 - `gold_letter(text)`: the option letter a reference is (`A`, `(B)`); the letter an
   answer names is read by the `multiple-choice` verifier.
 """
@@ -45,8 +52,27 @@ _PROSE_WORD_RE = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{3,}")
 # Boxes closer than this (in characters) are one answer: "\boxed{-2} and \boxed{1}".
 _BOX_JOIN_GAP = 40
 _MAX_JOINED_BOXES = 16
-# What joins the parts of one boxed answer: "and", "or", a comma, a \\quad.
-_JOINER_RE = re.compile(r"\band\b|\bor\b|[,;]|\\q?quad")
+# What may stand between the boxed parts of one answer: math delimiters, a variable name
+# ("$x = \\boxed{2}$ or $x = \\boxed{3}$"), `\\text{...}` notes ("for part (a) and") and a
+# joiner ("and", "or", a comma, a \\quad); words outside math mean an earlier result.
+_BETWEEN_BOXES_RE = re.compile(
+    r"(?:\s|\$|[,;]|\\[()\[\]]|\\q?quad|\\text\s*\{[^{}]*\}|\band\b|\bor\b"
+    r"|[a-zA-Z](?:_\{?\w+\}?)?\s*=)*"
+)
+_JOINER_RE = re.compile(r"[,;]|\band\b|\bor\b|\\q?quad")
+# The end of a sentence: a period before a capital or an opening bracket.
+_SENTENCE_END_RE = re.compile(r"(?<!\d)\.\s+(?=[A-Z(\[])|(?<=\d)\.\s+(?=[A-Z(\[])")
+# Words that introduce a solution's result.
+_CONCLUSION_RE = re.compile(
+    r"\b(?:so|thus|therefore|hence|giving|gives|yields|finally|we\s+get|we\s+obtain)\b,?",
+    re.IGNORECASE,
+)
+# An arithmetic left-hand side: numbers, operators and LaTeX operator commands, then "=".
+_ARITHMETIC_LHS_RE = re.compile(
+    r"[-+]?(?:[\d.,\s()+\-*/^{}\[\]]|\\(?:times|cdot|div|frac|dfrac|tfrac|sqrt|left|right)"
+    r"(?![a-zA-Z]))+=(?!=)"
+)
+_RELATION_RE = re.compile(r"[<>]|\\(?:le|ge|leq|geq|ne|neq|approx)(?![a-zA-Z])")
 _SENTENCE_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?%?(?![\w])")
 _CONJUNCTIONS_RE = re.compile(r"[\s,;.]*(?:and[\s,;.]+)*", re.IGNORECASE)
 
@@ -82,21 +108,26 @@ def final_answer(text: str) -> str:
         chosen = [boxes[-1]]  # from the last box backwards
         for box in reversed(boxes[-_MAX_JOINED_BOXES:-1]):
             between = text[box[1] : chosen[-1][0]]
-            joined = not between.strip() or _JOINER_RE.search(between)
-            if len(between) > _BOX_JOIN_GAP or not joined:
+            joined = len(between) <= _BOX_JOIN_GAP and _BETWEEN_BOXES_RE.fullmatch(between) and (
+                not between.strip() or _JOINER_RE.search(between))
+            if not joined:
                 break  # "$$\\boxed{20}$$ \\boxed{143}": an earlier result, not a part
             chosen.append(box)
         return ", ".join(content.strip() for _, _, content in reversed(chosen))
-    text = _LEADING_ANSWER_RE.sub("", text)  # "Answer $9$", "Final answer: 9"
+    unlabelled = _LEADING_ANSWER_RE.sub("", text)  # "Answer $9$", "Final answer: 9"
+    if unlabelled != text:
+        text = _SENTENCE_END_RE.split(unlabelled, 1)[0].strip()
     phrase = None
     for phrase in _FINAL_PHRASE_RE.finditer(text):  # noqa: B007 - we want the last one
         pass
     if phrase is not None:
         rest = text[phrase.end() :].strip()
         if rest:
-            text = rest.split("\n", 1)[0].strip()
+            # "The answer is 12. (Check: 12 \\times 3 = 36.)": the phrase's own sentence
+            text = _SENTENCE_END_RE.split(rest.split("\n", 1)[0], 1)[0].strip()
+    text = _concluded(text)
     if not _WORD_RE.search(text):
-        return text
+        return _chain_result(text)
     # "the largest $n$ is 34": the value follows the last " is "
     head, is_, tail = text.rpartition(" is ")
     if is_ and tail.strip() and _WORD_RE.search(head) and len(_WORD_RE.findall(tail)) < 2:
@@ -116,6 +147,34 @@ def final_answer(text: str) -> str:
         numbers = _SENTENCE_NUMBER_RE.findall(text)
         if len(numbers) == 1 and "\\" not in text:
             return numbers[0]
+    return text
+
+
+def _concluded(text: str) -> str:
+    """The conclusion of a worked solution: the last line of a computation listing
+    ("3 \\times 4 = 12" / "12 + 5 = 17"), or the formula after the last "so", "thus",
+    "therefore" of a sentence without math spans ("..., so c = 5."); else `text`."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) >= 2 and all(_ARITHMETIC_LHS_RE.match(line) for line in lines):
+        return lines[-1]
+    if "$" in text or "\\(" in text or "\\[" in text or not _WORD_RE.search(text):
+        return text
+    conclusion = None
+    for conclusion in _CONCLUSION_RE.finditer(text[-_SPAN_SCAN_CHARS:]):  # noqa: B007
+        pass
+    if conclusion is None:
+        return text
+    tail = text[-_SPAN_SCAN_CHARS:][conclusion.end() :].strip().rstrip(".").strip()
+    return tail if tail and not _WORD_RE.search(tail) else text
+
+
+def _chain_result(text: str) -> str:
+    """`2 + 3 \\cdot 4 = 14` -> `14`: the value an arithmetic chain ends in; other text
+    (an equation with a variable, `x^2 + y^2 = 25`) unchanged."""
+    if _ARITHMETIC_LHS_RE.match(text):
+        value = text.rpartition("=")[2].strip().rstrip(".").strip()
+        if value and not _RELATION_RE.search(value):
+            return value
     return text
 
 
@@ -144,6 +203,8 @@ _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ("\u2212|\u2013", "-"), ("\u00d7", r"\\times "), ("\u00b7|\u22c5", r"\\cdot "),
         ("\u03c0", r"\\pi "), ("\u221a", r"\\sqrt"), ("\u221e", r"\\infty "),
         ("\u2264", r"\\le "), ("\u2265", r"\\ge "), ("\u2260", r"\\ne "),
+        # a vector in angle brackets is a tuple: \langle 4, 5 \rangle
+        (r"\\langle(?![a-zA-Z])|\u27e8", "("), (r"\\rangle(?![a-zA-Z])|\u27e9", ")"),
         (r"\\[dtc]frac(?![a-zA-Z])", r"\\frac"),
         (r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*([.]?)", ""),
         (r"\\(?:displaystyle|textstyle|scriptstyle)(?![a-zA-Z])", ""),
@@ -202,9 +263,56 @@ def normalize(text: str) -> str:
         stripped = text if text.endswith("..") else text.rstrip(" .;,\\").lstrip(":")
         if stripped != text and stripped:
             text, changed = stripped.strip(), True
+    text = vectors_as_tuples(text)
     for pattern, replacement in _REPLACEMENTS:
         text = pattern.sub(replacement, text)
-    return text.strip()
+    return _imaginary_unit(text.strip())
+
+
+_MATRIX_BEGIN_RE = re.compile(r"\\begin\s*\{([pbBvV]?matrix)\}")
+_COMMAND_RE = re.compile(r"\\[a-zA-Z]+")
+_LONE_I_RE = re.compile(r"(?<![\\a-zA-Z])i(?![a-zA-Z])")
+
+
+def vectors_as_tuples(text: str) -> str:
+    """`\\begin{pmatrix}4\\\\5\\end{pmatrix}` (a column or a row) -> `(4,5)`; a matrix of
+    several rows and columns is kept. One forward scan: each environment is closed by the
+    next `\\end` of its name, found with `str.find`."""
+    out, position = [], 0
+    while (match := _MATRIX_BEGIN_RE.search(text, position)) is not None:
+        closing = "\\end{" + match.group(1) + "}"
+        end = text.find(closing, match.end())
+        if end < 0:
+            break
+        rows = [row.strip() for row in text[match.end() : end].split("\\\\")]
+        rows = [row for row in rows if row]
+        cells = [[cell.strip() for cell in row.split("&")] for row in rows]
+        if len(cells) > 1 and all(len(row) == 1 for row in cells):
+            entries = [row[0] for row in cells]
+        elif len(cells) == 1 and len(cells[0]) > 1:
+            entries = cells[0]
+        else:
+            entries = []
+        out.append(text[position : match.start()])
+        if entries and all(entries):
+            out.append("(" + ",".join(entries) + ")")
+        else:
+            out.append(text[match.start() : end + len(closing)])
+        position = end + len(closing)
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _imaginary_unit(text: str) -> str:
+    """`|6+8i|` -> `|6+8I|`: where `i` is the only letter, it is the imaginary unit (sympy's
+    `I`); next to other letters, or in sums and equations, it may be an index."""
+    if "i" not in text or "=" in text or "\\sum" in text or "\\prod" in text:
+        return text
+    letters = set(re.findall(r"[a-zA-Z]", _COMMAND_RE.sub("", text)))
+    if letters != {"i"}:
+        return text
+    # latex2sympy drops the exponent of a bare `I^2`; `(I)^2` keeps it
+    return _LONE_I_RE.sub(lambda m: "(I)" if text.startswith("^", m.end()) else "I", text)
 
 
 # -- plain numbers ---------------------------------------------------------------------
@@ -223,6 +331,27 @@ _SLASH_RE = re.compile(rf"({_SIGN})\(?({_DEC})\)?/\(?({_DEC})\)?")
 # mixed numbers: "4 4/9" and "2\\frac{1}{4}" (a proper fraction after a whole number)
 _MIXED_RE = re.compile(rf"({_SIGN})({_INT}) (\d+)/(\d+)")
 _MIXED_FRAC_RE = re.compile(rf"({_SIGN})(\d+)\\frac\{{(\d+)\}}\{{(\d+)\}}")
+# 0.\overline{6}, 0.1\overline{6}, 1.\overline{09}, 0.\dot{3}
+_REPEATING_RE = re.compile(r"([-+]?)(\d*)\.(\d*)\\(?:overline|dot)\s*(?:\{(\d{1,50})\}|(\d))")
+# 0.333..., 0.1666\ldots, 0.1212\dots: a decimal whose last digits repeat, then an ellipsis
+_ELLIPSIS_RE = re.compile(r"([-+]?\d*)\.(\d{2,60})(?:\.\.\.|\\[lc]?dots|…)")
+
+
+def _repeating_spelled(match: re.Match[str]) -> str | None:
+    """`0.1666...` -> `0.1\\overline{6}`: the shortest block repeated at the end (at least
+    three times for one digit, twice for longer blocks); None when no block repeats."""
+    head, digits = match.group(1), match.group(2)
+    for size in range(1, 7):
+        block = digits[-size:]
+        repeats = 3 if size == 1 else 2
+        if len(digits) >= size * repeats and digits.endswith(block * repeats):
+            fixed = digits[: len(digits) - size * repeats]
+            while fixed.endswith(block):
+                fixed = fixed[: -size]
+            return f"{head}.{fixed}\\overline{{{block}}}"
+    return None
+
+
 _PERCENT_RE = re.compile(r"(.*?)\s*(?:%|percent|pct|percentage)$")
 # Words that follow a number as a unit; math words are not units ("2 pi" is not 2).
 _UNIT_RE = re.compile(
@@ -271,6 +400,15 @@ def plain_number(text: str) -> PlainNumber | None:
 
 
 def _number_value(text: str) -> tuple[Fraction, bool] | None:
+    if match := _ELLIPSIS_RE.fullmatch(text):
+        text = _repeating_spelled(match) or text
+    if match := _REPEATING_RE.fullmatch(text):
+        sign = -1 if match.group(1) == "-" else 1
+        whole, fixed = match.group(2) or "0", match.group(3)
+        repeating = match.group(4) or match.group(5)
+        period = Fraction(int(repeating), 10 ** len(repeating) - 1)
+        value = int(whole) + (int(fixed or "0") + period) / Fraction(10) ** len(fixed)
+        return sign * value, False  # exact: 0.\overline{6} is 2/3, not 0.666667
     if match := _NUMBER_RE.fullmatch(text):
         sign = -1 if match.group(1) == "-" else 1
         return sign * _decimal(match.group(2)), "." in match.group(2)

@@ -22,13 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reward_server.types import ItemContext, Reference, Verdict
-from reward_server.verifiers.base import BaseOptions, extract_tagged, option
+from reward_server.verifiers.base import BaseOptions, extract_tagged, golds_of, option
 
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    threshold: float = option(  # type: ignore[assignment]
-        0.5, "ANLS threshold: a normalized distance at or above it scores 0 (DocVQA: 0.5)."
+    threshold: float = option(
+        0.5, "ANLS threshold: a normalized distance at or above it scores 0 (DocVQA: 0.5).", ge=0.0,
+        le=1.0
     )
 
 
@@ -47,11 +48,6 @@ def similarity(answer: str, gold: str) -> float:
     return 1.0 - Levenshtein.distance(answer, gold) / longest
 
 
-def anls(answer: str, gold: str, threshold: float = 0.5) -> float:
-    value = similarity(normalize(answer), normalize(gold))
-    return value if 1.0 - value < threshold else 0.0
-
-
 def extract(response: str, options: Options, context: ItemContext) -> str | None:
     answer = extract_tagged(response, options, context)
     return None if answer is None else normalize(answer) or None
@@ -60,7 +56,7 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
 def compare(
     extracted: str, reference: Reference, options: Options, context: ItemContext
 ) -> Verdict:
-    golds = [str(g) for g in (reference if isinstance(reference, list) else [reference])]
+    golds = [str(g) for g in golds_of(reference)]
     if not golds:
         return Verdict(0.0, {"anls": 0.0}, status="error", message="empty reference list")
     best = max(similarity(normalize(extracted), normalize(gold)) for gold in golds)

@@ -25,8 +25,9 @@ Comparison (`compare`, in a worker process):
    `<svg>` earns 0.77 against a red circle; here they count only in proportion to how
    much of the picture is right, so a blank or truncated render scores 0 and a faithful
    one keeps the recipe's emphasis on matching code.
-An SVG that does not parse or render scores 0 with status `ok` (the model's fault); a
-reference that does not render is status `error`.
+An SVG that does not parse or render scores 0 with status `ok` (the model's fault); one
+over `max_chars` or over the `<use>` expansion guard is status `rejected` (reward 0,
+scored as a wrong answer); a reference that does not render is status `error`.
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ import re
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from reward_server.code_overlap import tag_jaccard, token_jaccard
 from reward_server.extraction import last_fenced_block, last_tag_content
 from reward_server.types import ItemContext, Reference, Verdict
-from reward_server.verifiers.base import BaseOptions, option
+from reward_server.verifiers.base import (
+    BaseOptions,
+    best_over_golds,
+    cached_reference_render,
+    golds_of,
+    option,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,26 +62,37 @@ MAX_INLINE_IMAGE_PIXELS = 4096 * 4096
 # Most elements drawn through <use> references, counted with nesting before rendering.
 # cairosvg's own cap (100,000) takes about a minute to reach; 1,000 takes about a second.
 MAX_USE_EXPANSION = 2_000
+# The recipe renders both SVGs at 336 x 336 pixels.
+RENDER_SIZE = 336
 
 
 @dataclass(frozen=True)
 class Options(BaseOptions):
-    size: int = option(336, "Render width and height in pixels (the recipe renders 336 x 336).")  # type: ignore[assignment]
-    background: str = option("white", "Colour painted under both renders (the recipe: white).")  # type: ignore[assignment]
-    visual_weight: float = option(0.5, "Weight of the visual term (the recipe's SSIM weight).")  # type: ignore[assignment]
-    token_weight: float = option(  # type: ignore[assignment]
-        0.25, "Weight of the token Jaccard term, counted in proportion to `visual`."
+    strict_tags: bool = option(
+        False,
+        "True: only an <answer> block holding <svg counts. False (the recipe): without one, "
+        "a raw <svg> block or the last fenced code block of the response is taken.",
     )
-    tag_weight: float = option(  # type: ignore[assignment]
-        0.25, "Weight of the tag-name Jaccard term, counted in proportion to `visual`."
+    size: int = option(
+        RENDER_SIZE,
+        f"Render width and height in pixels (the recipe renders {RENDER_SIZE} x {RENDER_SIZE}).",
+        ge=8, le=2048,
     )
-    max_chars: int = option(  # type: ignore[assignment]
-        300_000, "Longer SVG sources are refused (score 0) before parsing."
+    background: str = option("white", "Colour painted under both renders (the recipe: white).")
+    visual_weight: float = option(
+        0.5, "Weight of the visual term (the recipe's SSIM weight).", gt=0.0, le=100.0
     )
-    raw_fallback: bool = option(  # type: ignore[assignment]
-        True,
-        "Without an <answer> block holding <svg, take a raw <svg> block or the last fenced "
-        "code block from the response (the recipe does).",
+    token_weight: float = option(
+        0.25, "Weight of the token Jaccard term, counted in proportion to `visual`.", ge=0.0,
+        le=100.0
+    )
+    tag_weight: float = option(
+        0.25, "Weight of the tag-name Jaccard term, counted in proportion to `visual`.", ge=0.0,
+        le=100.0
+    )
+    max_chars: int = option(
+        300_000, "Longer SVG sources are refused before parsing: status rejected.", ge=1,
+        le=10_000_000
     )
 
     def __post_init__(self) -> None:
@@ -99,7 +116,7 @@ def extract(response: str, options: Options, context: ItemContext) -> str | None
     answer = last_tag_content(response, "answer")
     if answer is not None and _HAS_SVG_RE.search(answer):
         return find_svg_block(answer)
-    if not options.raw_fallback:
+    if options.strict_tags:
         return None
     return find_svg_block(response) or last_fenced_block(response)
 
@@ -325,9 +342,13 @@ class RenderError(ValueError):
     """An SVG that could not be parsed or rendered."""
 
 
+class RenderRefused(RenderError):
+    """An SVG that a guard refuses to render (it would draw too many elements)."""
+
+
 def render_svg(
     source: str,
-    size: int = 336,
+    size: int = RENDER_SIZE,
     background: str = "white",
     fetcher: _DataOnlyFetcher | None = None,
 ) -> np.ndarray:
@@ -339,7 +360,7 @@ def render_svg(
     fetcher = fetcher or _DataOnlyFetcher()
     text = harden_svg(repair_svg(source))
     if use_expansion(text) > MAX_USE_EXPANSION:
-        raise RenderError(f"<use> references draw more than {MAX_USE_EXPANSION} elements")
+        raise RenderRefused(f"<use> references draw more than {MAX_USE_EXPANSION} elements")
     try:
         tree = Tree(bytestring=text.encode("utf-8"), url_fetcher=fetcher, unsafe=False)
         surface = PNGSurface(
@@ -358,12 +379,17 @@ def render_svg(
     return pixels
 
 
-@lru_cache(maxsize=64)
+@cached_reference_render(maxsize=64, pixels=lambda pixels: pixels)
 def _render_reference(source: str, size: int, background: str) -> np.ndarray:
-    # A GRPO group scores 16 answers against one reference: render it once per worker.
-    pixels = render_svg(source, size, background)
-    pixels.flags.writeable = False
-    return pixels
+    return render_svg(source, size, background)
+
+
+def warm_up() -> None:
+    """Run at a worker's start: import cairosvg and the image comparison, score one pair."""
+    drawing = ('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8">'
+               '<rect width="4" height="4"/></svg>')
+    compare(drawing, drawing, Options(), ItemContext())
+    _render_reference.cache_clear()
 
 
 def compare(
@@ -371,32 +397,32 @@ def compare(
 ) -> Verdict:
     """Score the extracted SVG against the reference SVG(s); the best reference counts."""
     del context
-    references = reference if isinstance(reference, list) else [reference]
-    golds = [find_svg_block(str(gold)) for gold in references]
-    golds = [gold for gold in golds if gold]
+    golds = [svg for svg in (find_svg_block(str(g)) for g in golds_of(reference)) if svg]
     if not golds:
         return Verdict(0.0, status="error", message="the reference holds no <svg> element")
     if len(extracted) > options.max_chars:
-        return Verdict(0.0, message=f"SVG of {len(extracted)} chars is over max_chars")
+        return Verdict(0.0, status="rejected",
+                       message=f"SVG of {len(extracted)} chars is over max_chars")
     if not _HAS_SVG_RE.search(extracted):
         return Verdict(0.0, message="the answer holds no <svg> element")
     try:
         candidate = render_svg(extracted, options.size, options.background)
+    except RenderRefused as exc:
+        return Verdict(0.0, {"visual": 0.0}, status="rejected", message=str(exc))
     except RenderError as exc:
         return Verdict(0.0, {"visual": 0.0}, message=f"the answer's SVG does not render: {exc}")
 
-    best: Verdict | None = None
-    for gold in golds:
+    def against(gold: str) -> Verdict:
         if len(gold) > options.max_chars:
             return Verdict(0.0, status="error", message="the reference is over max_chars")
         try:
             gold_pixels = _render_reference(gold, options.size, options.background)
         except RenderError as exc:
             return Verdict(0.0, status="error", message=f"the reference does not render: {exc}")
-        verdict = _score(extracted, gold, candidate, gold_pixels, options)
-        if best is None or verdict.score > best.score:
-            best = verdict
-    assert best is not None
+        return _score(extracted, gold, candidate, gold_pixels, options)
+
+    best = best_over_golds(golds, against)
+    assert best is not None  # golds is not empty
     return best
 
 

@@ -94,7 +94,8 @@ class RewardService(reward_pb2_grpc.RewardServiceServicer):
             items = self.validated_items(request.items)
         except (RequestInvalid, RequestTooLarge) as exc:
             await _refuse(context, exc)
-        results = await self.engine.score(items)
+        with self.engine.metrics.request_seconds.labels("grpc").time():
+            results = await self.engine.score(items)
         return reward_pb2.ScoreResponse(
             results=[convert.to_result(result, index) for index, result in enumerate(results)]
         )

@@ -23,13 +23,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from reward_client.client import UNSCORED_STATUSES
 from reward_client.items import LabelError, make_item, parse_label
 from reward_client.openrlhf import response_of
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, ScoreResult
 from reward_server.validation import FieldError, reference_error
+from services.http.body import JSONBodyRoute
 from services.http.scoring import InvalidMode, score_items
 
 
@@ -70,7 +73,7 @@ def _reward(result: ScoreResult, unscored_value: float) -> float:
 
 
 def _scored(result: ScoreResult) -> bool:
-    return result.status not in ("timeout", "error", "invalid")
+    return result.status not in UNSCORED_STATUSES
 
 
 @dataclass
@@ -86,7 +89,7 @@ class FrameworkQuery:
 
 
 def framework_router(settings: Settings) -> APIRouter:
-    router = APIRouter(tags=["frameworks"])
+    router = APIRouter(tags=["frameworks"], route_class=JSONBodyRoute)
 
     @router.post("/openrlhf")
     async def openrlhf(
@@ -94,19 +97,18 @@ def framework_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         prompts = body.prompts or [""] * len(body.query)
         labels = body.labels if body.labels is not None else [None] * len(body.query)
-        mode = query.invalid
-        parsed: list[ScoreItem | FieldError]
         if not len(prompts) == len(labels) == len(body.query):
-            parsed = [FieldError(0, ("labels",), "query, prompts and labels must have one "
-                                 "entry per sample")]
-            mode = "request"
-        else:
-            parsed = [_item(i, response_of(q, p), label, query.answer_type,
-                            query.clean_completion)
-                      for i, (q, p, label) in enumerate(zip(body.query, prompts, labels,
-                                                           strict=True))]
+            # the body is wrong, not one sample: named as the body's field, not an item's
+            raise RequestValidationError([{
+                "loc": ("body", "labels"), "type": "value_error",
+                "msg": f"query, prompts and labels must have one entry per sample (got "
+                       f"{len(body.query)}, {len(prompts)} and {len(labels)})",
+            }])
+        parsed = [_item(i, response_of(q, p), label, query.answer_type, query.clean_completion)
+                  for i, (q, p, label) in enumerate(zip(body.query, prompts, labels,
+                                                       strict=True))]
         results = await score_items(request.app.state.engine, settings, parsed,
-                                    [None] * len(parsed), mode)
+                                    [None] * len(parsed), query.invalid)
         unscored = query.unscored_value
         return {
             "rewards": [_reward(r, unscored) for r in results],

@@ -18,7 +18,9 @@ Reference = str | bool | int | float | list[Any]
 class ScoreItemBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str | int | None = Field(None, description="Echoed back in the result.")
+    id: str | int | None = Field(
+        None, description="Echoed back in the result (at most REWARD_MAX_ID_CHARS characters)."
+    )
     answer_type: str = Field(description="Which verifier scores the item (see /answer-types).")
     response: str = Field(description="The model's full completion text.")
     answer: Reference = Field(

@@ -18,7 +18,13 @@ from pydantic import BaseModel, ValidationError
 from reward_server.engine import Engine
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, ScoreResult
-from reward_server.validation import FieldError, RequestInvalid, check_limits, item_errors
+from reward_server.validation import (
+    FieldError,
+    RequestInvalid,
+    check_count,
+    check_item_size,
+    item_errors,
+)
 
 InvalidMode = Literal["request", "item"]
 
@@ -51,11 +57,18 @@ async def score_items(engine: Engine, settings: Settings,
                       parsed: Sequence[ScoreItem | FieldError], ids: Sequence[str | None],
                       mode: InvalidMode) -> list[ScoreResult]:
     """Validate, score the valid items, and put every result back in request order."""
-    check_limits([item for item in parsed if isinstance(item, ScoreItem)], settings)
+    # The limits hold for the whole request, invalid items included, and name items by
+    # their index in it.
+    check_count(len(parsed), settings)
+    for index, item in enumerate(parsed):
+        if isinstance(item, ScoreItem):
+            check_item_size(index, item, settings)
     problems: dict[int, FieldError] = {}
     every: list[FieldError] = []
     for index, item in enumerate(parsed):
-        found = [item] if isinstance(item, FieldError) else item_errors(index, item)
+        found = [item] if isinstance(item, FieldError) else item_errors(
+            index, item, settings.max_id_chars
+        )
         if found:
             problems[index] = found[0]
             every.extend(found)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import pickle
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -133,6 +136,37 @@ def test_concurrent_single_calls_are_coalesced(url: str) -> None:
     coalescer.close()
     assert results == [1.0 if i % 4 == 3 else 0.0 for i in range(64)]
     assert coalescer.stats.calls == 64 and coalescer.stats.requests <= 4
+
+
+def test_coalesced_requests_share_one_connection(url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    coalescer = batching.Coalescer(url, max_delay_s=0.001)
+    opened = []
+    connect = coalescer.client.connect
+    monkeypatch.setattr(coalescer.client, "connect", lambda: opened.append(1) or connect())
+    item = {"answer_type": "number", "response": "<answer>3</answer>", "answer": "3"}
+    try:
+        for _ in range(3):  # one after the other: three requests
+            assert coalescer.score_one(item, timeout_s=30)["reward"] == 1.0
+    finally:
+        coalescer.close()
+    assert coalescer.stats.requests == 3 and len(opened) == 1
+
+
+def test_a_closed_coalescer_fails_its_callers_instead_of_hanging() -> None:
+    fds = len(os.listdir("/proc/self/fd"))
+    # nothing listens there, and the delay keeps the item waiting until the close
+    coalescer = batching.Coalescer("http://127.0.0.1:9", max_delay_s=60)
+    item = {"answer_type": "number", "response": "<answer>3</answer>", "answer": "3"}
+    waiting = ThreadPoolExecutor(1).submit(coalescer.score_one, item, 10)
+    while coalescer.stats.calls == 0:
+        time.sleep(0.01)
+    coalescer.close()
+    with pytest.raises(RuntimeError, match="closed before the item was scored"):
+        waiting.result(timeout=5)
+    with pytest.raises(RuntimeError, match="is closed"):
+        coalescer.score_one(item, timeout_s=5)
+    assert len(os.listdir("/proc/self/fd")) == fds  # the loop's own fds closed too
 
 
 def test_unscored_items_are_counted(url: str) -> None:

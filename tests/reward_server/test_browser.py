@@ -11,6 +11,9 @@ import io
 import multiprocessing
 import os
 import signal
+import socket
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +21,14 @@ import pytest
 from PIL import Image
 
 from reward_server.browser import (
+    ChromiumRenderer,
     RenderError,
     Rendering,
     RenderSettings,
     browser_launches,
     render_html,
     shutdown,
+    warm_renders,
 )
 
 JS = RenderSettings(javascript=True)
@@ -95,6 +100,50 @@ def test_renders_screenshot_and_visible_text() -> None:
     assert rendering.blocked == ()
     # Something dark (the heading) was painted on the white page.
     assert rendering.image.min() < 100
+
+
+def test_warm_page_serves_script_free_pages_and_forgets_the_previous_one() -> None:
+    render_html("<p>start</p>")
+    launches, served = browser_launches(), warm_renders()
+    first = render_html("<title>t</title><p>alpha page</p><div style='height:3000px'></div>")
+    second = render_html("<p>beta</p>")
+    assert warm_renders() == served + 2 and browser_launches() == launches
+    assert first.text.strip() == "alpha page" and second.text.strip() == "beta"
+    assert first.page_height > 3000 and second.page_height < 1000  # no layout carried over
+    assert second.image.shape == render_html("<p>beta</p>").image.shape
+
+
+def test_a_script_free_page_leaves_no_cookie_in_the_warm_context() -> None:
+    from reward_server import browser
+
+    render_html("<meta http-equiv='set-cookie' content='left=behind'><p>cookie</p>"
+                "<img src='http://example.com/set-cookie.png'>")
+    cookies = browser._shared_thread().run(
+        lambda renderer: renderer._warm.context.cookies())  # type: ignore[arg-type,return-value,union-attr]
+    assert cookies == []
+
+
+def test_scripted_pages_get_a_fresh_context_each() -> None:
+    served = warm_renders()
+    # window.name survives navigations of one tab; a global is the page's own state
+    writer = "<script>window.name = 'left behind'; window.leftover = 1;</script><p>w</p>"
+    reader = ("<p id='o'></p><script>document.getElementById('o').textContent ="
+              " 'name=' + window.name + ' leftover=' + typeof window.leftover;</script>")
+    render_html(writer, JS)
+    assert render_html(reader, JS).text.strip() == "name= leftover=undefined"
+    assert warm_renders() == served
+
+
+def test_a_timed_out_render_drops_the_warm_page() -> None:
+    slow = RenderSettings(navigation_timeout_s=0.3)
+    frames = "<iframe srcdoc='x'></iframe>" * 1
+    deep = "<div>" * 5000 + "deep" + "</div>" * 5000
+    render_html("<p>warm</p>", slow)
+    try:
+        render_html(deep * 40 + frames, slow)
+    except RenderError as exc:
+        assert exc.kind == "timeout"
+    assert render_html("<p>after</p>", slow).text.strip() == "after"
 
 
 def test_tall_page_is_captured_to_the_clamp() -> None:
@@ -295,3 +344,127 @@ def test_forked_worker_starts_its_own_browser() -> None:
 def test_settings_are_checked(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RenderSettings(**kwargs)  # type: ignore[arg-type]
+
+
+# -- no network at all: every path a page has, to listeners of the test's own ----------
+
+
+class _Listeners:
+    """A UDP and a TCP socket on 127.0.0.1 that record whatever reaches them."""
+
+    def __init__(self) -> None:
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(64)
+        self.arrived: list[str] = []
+        self._threads = [threading.Thread(target=f, daemon=True)
+                         for f in (self._read_udp, self._accept_tcp)]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def udp_port(self) -> int:
+        return int(self.udp.getsockname()[1])
+
+    @property
+    def tcp_port(self) -> int:
+        return int(self.tcp.getsockname()[1])
+
+    def _read_udp(self) -> None:
+        while True:
+            try:
+                data, _ = self.udp.recvfrom(4096)
+            except OSError:
+                return
+            self.arrived.append(f"udp {data[:8]!r}")
+
+    def _accept_tcp(self) -> None:
+        while True:
+            try:
+                conn, _ = self.tcp.accept()
+            except OSError:
+                return
+            conn.settimeout(1)
+            try:
+                self.arrived.append(f"tcp {conn.recv(64)!r}")
+            except OSError:
+                self.arrived.append("tcp connect")
+            conn.close()
+
+    def close(self) -> None:
+        self.udp.close()
+        self.tcp.close()
+
+
+def _every_network_path(udp: int, tcp: int) -> str:
+    """A page that tries every way out it has, each aimed at the listeners."""
+    return f"""<!doctype html><html><head>
+      <link rel="dns-prefetch" href="//reward-probe.localhost:{tcp}">
+      <link rel="preconnect" href="http://127.0.0.1:{tcp}">
+      <link rel="prefetch" href="http://127.0.0.1:{tcp}/prefetch">
+    </head><body><p id=out>start</p><script>
+      const done = [];
+      const stun = new RTCPeerConnection({{iceServers: [{{urls: 'stun:127.0.0.1:{udp}'}}]}});
+      stun.createDataChannel('x');
+      stun.createOffer().then(o => stun.setLocalDescription(o));
+      const turn = new RTCPeerConnection({{iceServers: [
+        {{urls: 'turn:127.0.0.1:{udp}?transport=udp', username: 'u', credential: 'p'}},
+        {{urls: 'turn:127.0.0.1:{tcp}?transport=tcp', username: 'u', credential: 'p'}}]}});
+      turn.createDataChannel('y');
+      turn.createOffer().then(o => turn.setLocalDescription(o));
+      try {{ new WebSocket('ws://127.0.0.1:{tcp}/socket'); }} catch (e) {{}}
+      try {{ new WebTransport('https://127.0.0.1:{udp}/wt').ready.catch(() => null); }}
+      catch (e) {{}}
+      navigator.sendBeacon && navigator.sendBeacon('http://127.0.0.1:{tcp}/beacon', 'x');
+      if (navigator.serviceWorker) {{
+        navigator.serviceWorker.register('http://127.0.0.1:{tcp}/sw.js').catch(() => null);
+      }}
+      fetch('http://127.0.0.1:{tcp}/fetch', {{mode: 'no-cors'}}).catch(() => null);
+      document.getElementById('out').textContent = 'tried';
+    </script></body></html>"""
+
+
+def _render_in_thread(renderer: ChromiumRenderer, html: str) -> Rendering:
+    """Render on a thread of its own (Playwright's sync API marks the thread's loop)."""
+    out: list[Rendering] = []
+
+    def render_then_close() -> None:
+        try:
+            out.append(renderer.render(html, JS))
+        finally:
+            renderer.close()
+
+    worker = threading.Thread(target=render_then_close)
+    worker.start()
+    worker.join(60)
+    assert out, "the render did not finish"
+    return out[0]
+
+
+def test_no_network_path_of_a_page_reaches_anything() -> None:
+    listeners = _Listeners()
+    try:
+        page = _every_network_path(listeners.udp_port, listeners.tcp_port)
+        rendering = render_html(page, JS)
+        assert "tried" in rendering.text  # the script ran to its end
+        time.sleep(2.0)  # ICE gathering and retries happen after the load event
+        assert listeners.arrived == []
+        # Control: the same page in a Chromium with network (the in-browser walls only)
+        # reaches the listeners, so the check above can fail.
+        _render_in_thread(ChromiumRenderer(isolate_network=False), page)
+        deadline = time.monotonic() + 5
+        while not listeners.arrived and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listeners.arrived, "control: nothing arrived even with network"
+    finally:
+        listeners.close()
+
+
+def test_chromium_runs_in_its_own_network_namespace() -> None:
+    assert render_html("<p>x</p>").text == "x"
+    pids = _chromium_browser_pids()
+    assert pids
+    own = os.readlink("/proc/self/ns/net")
+    assert all(os.readlink(f"/proc/{pid}/ns/net") != own for pid in pids)

@@ -4,8 +4,12 @@ identical answers are verified once, results keep request order."""
 from __future__ import annotations
 
 import asyncio
+import time
+import zlib
 
-from reward_server.cache import LRUVerdictCache
+import pytest
+
+from reward_server.cache import LRUVerdictCache, verdict_key
 from reward_server.engine import Engine
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, Verdict
@@ -124,6 +128,71 @@ def test_engine_without_cache_recomputes(fake_answer_type: str) -> None:
         assert eng.score_sync([item("3", "3")])[0].cached is False
 
 
+def _reference_with_home(home: int, skip: int = 0) -> str:
+    """A reference whose group's home is worker `home` of two (the engine's own hash)."""
+    found = [f"ref-{i}" for i in range(100)
+             if zlib.crc32(f'test-fake\x00"ref-{i}"'.encode()) % 2 == home]
+    return found[skip]
+
+
+def test_a_groups_items_run_on_its_home_worker(fake_answer_type: str) -> None:
+    # two groups of 6 distinct answers (the option differs), one per worker, 50 ms each:
+    # each worker runs its own group; only at the very end may one take the other's last
+    groups = [_reference_with_home(0), _reference_with_home(1)]
+    items = [ScoreItem("test-fake", "<answer>sleep:0.05</answer>", ref,
+                       options={"bonus": i / 1000}) for ref in groups for i in range(6)]
+    with Engine(Settings(workers=2, cache_size=0)) as fresh:
+        while fresh.health()["worker_start_s"] is None:  # both workers up
+            time.sleep(0.05)
+        results = fresh.score_sync(items)
+    pids = [[r.components["pid"] for r, it in zip(results, items, strict=True)
+             if it.answer == ref] for ref in groups]
+    main = [max(set(p), key=p.count) for p in pids]
+    assert main[0] != main[1]
+    assert all(p.count(m) >= 5 for p, m in zip(pids, main, strict=True)), pids
+
+
+def test_a_big_group_spills_to_the_idle_worker(engine: Engine) -> None:
+    # 48 distinct keys (the option differs) of one reference, 50 ms each: the worker that
+    # has no group of its own waiting takes some
+    items = [ScoreItem("test-fake", "<answer>sleep:0.05</answer>", "one-ref",
+                       options={"bonus": i / 1000}) for i in range(48)]
+    results = engine.score_sync(items)
+    assert all(r.status == "ok" for r in results)
+    assert len({r.components["pid"] for r in results}) == 2
+
+
+def test_workers_warm_up_before_their_first_item(fake_answer_type: str) -> None:
+    with Engine(Settings(workers=1, warm_up=True, cache_size=0)) as eng:
+        assert eng.score_sync([item("warmed?")])[0].acc_reward == 1.0
+        health = eng.health()
+        assert health["workers_ready"] == 1 and health["worker_start_s"] > 0
+        assert 0 <= health["warmup_s"] <= health["worker_start_s"]
+    with Engine(Settings(workers=1, warm_up=False, cache_size=0)) as eng:
+        assert eng.score_sync([item("warmed?")])[0].acc_reward == 0.0
+
+
+def test_key_error_inside_extract_is_an_extract_failure(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = engine.score_sync([item("extract-keyerror")])[0]
+    assert result.status == "error"
+    assert result.error and result.error.startswith("extract failed: KeyError")
+    assert "unknown answer_type" not in result.error
+    assert any("extract failed" in r.getMessage() for r in caplog.records)  # and logged
+
+
+
+def test_cache_stays_bounded_under_150k_distinct_items(fake_answer_type: str) -> None:
+    cache = LRUVerdictCache(1000)
+    for i in range(150_000):
+        cache.put(verdict_key("test-fake", "v1", str(i), "7", "{}", "null"), Verdict(1.0))
+    assert cache.stats()["size"] == 1000
+    with Engine(Settings(workers=2, item_timeout_s=5.0, cache_size=300)) as small:
+        items = [ScoreItem("test-fake", f"<answer>{i}</answer>", "7") for i in range(3000)]
+        results = small.score_sync(items)
+        assert len(results) == 3000 and {r.status for r in results} == {"ok"}
+        assert small.health()["cache_stats"]["local"]["size"] == 300
 def test_cancelled_call_frees_its_workers(fake_answer_type: str) -> None:
     """Both workers are busy with a call that is then cancelled: the next call is served
     at once, not after the abandoned items' 20 s."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -194,6 +196,30 @@ def test_a_missing_bwrap_is_unavailable_not_unsandboxed() -> None:
     with pytest.raises(sandbox.SandboxUnavailable, match="security_opt"):
         sandbox.run_python("m.py", {"m.py": b"print(1)"}, config=config)
     assert sandbox.probe(config) is not None
+
+
+def test_a_sandbox_that_cannot_start_leaves_no_fd_open() -> None:
+    config = sandbox.SandboxConfig(bwrap="bwrap-not-installed")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(sandbox.SandboxUnavailable):
+            sandbox.run_python("m.py", {"m.py": b"print(1)"}, config=config)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_lower_inherited_limit_is_kept_not_a_failure_to_start() -> None:
+    # as in the engine's retry worker, whose CPU budget is a hard RLIMIT_CPU
+    script = (
+        "import resource\n"
+        "from reward_server import sandbox\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (20, 21))\n"
+        "run = sandbox.run_python('m.py', {'m.py': b'import resource\\n"
+        "print(resource.getrlimit(resource.RLIMIT_CPU))'}, limits=sandbox.Limits(cpu_s=60))\n"
+        "print(run.kind, run.stdout.decode().strip())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "exited (20, 21)", result.stderr[-500:]
 
 
 def test_a_sandbox_that_cannot_start_is_unavailable() -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
+
 import pytest
 
+from reward_server import registry
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem
 from reward_server.validation import (
@@ -78,6 +83,55 @@ def test_reference_shapes(value: object, ok: bool) -> None:
     assert (reference_error(value) is None) is ok
 
 
+# -- numeric options: finite and in their declared range, for every verifier -------------
+
+def _numeric_fields() -> list[tuple[str, dataclasses.Field[object]]]:
+    rows = []
+    for name in registry.names():
+        for f in dataclasses.fields(registry.get(name).load().Options):
+            if re.search(r"\b(float|int)\b", str(f.type)):
+                rows.append((name, f))
+    return rows
+
+
+def test_every_numeric_option_of_every_verifier_declares_bounds() -> None:
+    fields = _numeric_fields()
+    assert len(fields) > 20
+    unbounded = [f"{name}.{f.name}" for name, f in fields if not f.metadata.get("bounds")]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "nan", "Infinity"])
+def test_every_numeric_option_refuses_non_finite_values(bad: object) -> None:
+    for name, f in _numeric_fields():
+        with pytest.raises(registry.OptionsError) as caught:
+            registry.build_options(name, {f.name: bad})
+        assert caught.value.field == f.name, (name, f.name)
+
+
+def test_out_of_range_options_name_the_bound() -> None:
+    with pytest.raises(registry.OptionsError, match=">= 0.0"):
+        registry.build_options("number", {"rel_tol": -1})
+    with pytest.raises(registry.OptionsError, match="> 0.0") as caught:
+        registry.build_options("bbox", {"image_width": -1})
+    assert caught.value.field == "image_width"
+    with pytest.raises(registry.OptionsError, match="<= 1.0"):
+        registry.build_options("bbox", {"iou_threshold": 1.5})
+    assert registry.build_options("bbox", {"image_width": 640}).image_width == 640
+
+
+def test_an_id_over_the_limit_names_the_field() -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        validate_items([item(), item(id="x" * 300)], Settings(workers=1, max_id_chars=256))
+    assert caught.value.errors[0].loc == ("items", 1, "id")
+    assert "REWARD_MAX_ID_CHARS" in caught.value.message
+
+
+def test_errors_quoting_lone_surrogates_stay_encodable() -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        validate_items([item(options={"\ud800": 1})], SETTINGS)
+    caught.value.errors[0].message.encode("utf-8")
+    str(caught.value.errors[0].loc).encode("utf-8")
 def test_later_messages_of_a_stream_name_items_by_their_stream_index() -> None:
     with pytest.raises(RequestInvalid) as caught:
         validate_items([item(), item(answer_type="haiku")], SETTINGS, first_index=40)

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,16 +58,25 @@ def server_process(
     startup_s: float = 60.0,
     grpc: bool = False,
     with_fakes: bool = False,
+    log_path: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[ServerProcess]:
-    """Yield a freshly started server (HTTP, and gRPC when asked); terminate it afterwards."""
+    """Yield a freshly started server (HTTP, and gRPC when asked); terminate it afterwards.
+
+    `log_path` receives the server's stderr (its log); `preexec_fn` runs in the child
+    before it starts (to set resource limits).
+    """
     port = free_port()
     grpc_port = free_port() if grpc else 0
     entry = "tests.services.fake_server" if with_fakes else "services.cli"
+    log_file = open(log_path, "wb") if log_path is not None else None  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", entry, "serve", "--host", "127.0.0.1", "--port", str(port),
          "--grpc-port", str(grpc_port), "--log-level", "warning"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stderr=log_file,
+        preexec_fn=preexec_fn,  # noqa: PLW1509 - only resource limits, set by tests
     )
     server = ServerProcess(f"http://127.0.0.1:{port}",
                            f"127.0.0.1:{grpc_port}" if grpc else None, process)
@@ -94,12 +103,19 @@ def server_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if log_file is not None:
+            log_file.close()
 
 
 @contextmanager
-def running_server(env: dict[str, str] | None = None, startup_s: float = 60.0) -> Iterator[str]:
+def running_server(
+    env: dict[str, str] | None = None,
+    startup_s: float = 60.0,
+    log_path: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[str]:
     """Yield the base URL of a freshly started HTTP-only server; terminate it afterwards."""
-    with server_process(env, startup_s) as server:
+    with server_process(env, startup_s, log_path=log_path, preexec_fn=preexec_fn) as server:
         yield server.url
 
 

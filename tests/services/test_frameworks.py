@@ -81,3 +81,29 @@ def test_score_invalid_item_mode_reports_each_bad_item(client: TestClient) -> No
     assert results[2]["error"].startswith("items[2].answer_type")
     assert results[3]["error"].startswith("items[3].options.colour")
     assert results[4]["reward"] == 1.0 and results[4]["cached"] is True
+
+
+def test_score_limits_name_the_item_by_its_index_in_the_request() -> None:
+    settings = Settings(workers=1, item_timeout_s=10, max_items=3, max_response_chars=100)
+    good = {"answer_type": "number", "response": "<answer>3</answer>", "answer": "3"}
+    broken = {"answer_type": "number", "answer": "3"}  # no response
+    with TestClient(build_app(settings)) as small:
+        long = small.post("/score", json={"items": [broken, good, {**good, "response": "x" * 101}],
+                                          "invalid": "item"})
+        assert long.status_code == 413
+        assert long.json()["message"].startswith("items[2].response")
+        many = small.post("/score", json={"items": [broken, broken, good, good],
+                                          "invalid": "item"})
+        assert many.status_code == 413
+        assert "4 items" in many.json()["message"]
+
+
+def test_openrlhf_samples_and_labels_of_different_lengths_are_a_422_naming_labels(
+    client: TestClient,
+) -> None:
+    payload = {"query": ["<answer>4</answer>", "<answer>5</answer>"], "labels": ["4"]}
+    for invalid in ("request", "item"):
+        reply = client.post(f"/openrlhf?answer_type=number&invalid={invalid}", json=payload)
+        assert reply.status_code == 422
+        assert reply.json()["message"].startswith("labels: query, prompts and labels")
+        assert reply.json()["detail"][0]["loc"] == ["body", "labels"]

@@ -84,6 +84,7 @@ def test_malformed_json_is_422(client: TestClient) -> None:
     response = client.post("/score", content=b'{"items": [', headers={"content-type":
                                                                       "application/json"})
     assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"
 
 
 def test_too_many_items_is_413(client: TestClient) -> None:
@@ -114,4 +115,24 @@ def test_openapi_enum_is_the_registry(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     item = schema["components"]["schemas"]["ScoreItem"]
     assert set(item["properties"]["answer_type"]["enum"]) == set(registry.names())
+    body = schema["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]
+    request = schema["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+    item_refs = [arm.get("$ref", "") for arm in request["properties"]["items"]["items"]["anyOf"]]
+    assert any(ref.endswith("/ScoreItem") for ref in item_refs)
+    assert "ScoreResultModel" in schema["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_metrics_count_items_and_say_the_cache_is_local(client: TestClient) -> None:
+    client.post("/score", json={"items": [fake("<answer>metric</answer>", "metric")] * 3})
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    count = next(line for line in text.splitlines()
+                 if line.startswith('reward_items_total{answer_type="test-fake",status="ok"}'))
+    assert float(count.split()[-1]) >= 3
+    assert 'reward_cache_state{reward_cache_state="local"} 1.0' in text
+    assert "reward_redis_up" not in text  # no Redis configured
+    assert 'reward_request_seconds_count{transport="http"}' in text
+    assert client.get("/health").json()["cache"] == "local"

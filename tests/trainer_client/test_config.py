@@ -67,6 +67,11 @@ def test_stage2_starts_from_the_stage1_checkpoint(tmp_path: Path) -> None:
         ("- a\n- b\n", 1, "top level must be a mapping"),
         ("model: m\ndata: d\nprompts_per_step: 3\ngroup_size: 3\nmini_batches_per_step: 2\n", 1,
          "divide evenly"),
+        ("model: m\ndata: d\nkeep: [worst]\n", 1, "keep must list"),
+        ("model: m\ndata: d\nbehav_weight_cap: 1\n", 1, "behav_weight_cap must be > 1"),
+        ("model: m\ndata: d\nbatch_adv_norm: tokenz\n", 1, "batch_adv_norm: expected"),
+        ("model: m\ndata: d\nepochs: 0\n", 1, "epochs must be at least 1"),
+        ("model: m\ndata: [d\n", 1, "not valid YAML"),
     ],
 )
 def test_bad_configs_say_how_to_fix(tmp_path: Path, text: str, stage: int, message: str) -> None:
@@ -76,6 +81,17 @@ def test_bad_configs_say_how_to_fix(tmp_path: Path, text: str, stage: int, messa
         load_config(path, stage)
 
 
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file .*none.yaml does not exist"):
+        load_config(tmp_path / "none.yaml", 1)
+
+
+def test_keep_takes_a_comma_list(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text("model: m\ndata: d\n")
+    assert load_config(path, 1, overrides=["keep=best,last"]).keep == ["best", "last"]
+
+
 def test_override_without_equals_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ok.yaml"
     path.write_text("model: m\ndata: d\n")
@@ -83,9 +99,16 @@ def test_override_without_equals_is_refused(tmp_path: Path) -> None:
         load_config(path, 1, overrides=["lr"])
 
 
+# The recipe's values (RECIPE.md and its AReaL stage configs: ppo_n_minibatches 1,
+# dynamic_sampling false, adv_norm batch/batch, behav_imp_weight_cap 5, warmup 0.001,
+# total_train_epochs 30).
 RECIPE = {"group_size": 16, "prompts_per_step": 32, "max_new_tokens": 4096, "temperature": 1.0,
           "clip_low": 0.2, "clip_high": 0.28, "kl_coef": 0.0, "lr": 2e-6, "weight_decay": 0.01,
-          "max_grad_norm": 1.0, "reward_bias": 0.5, "reward_scale": 10.0}
+          "max_grad_norm": 1.0, "reward_bias": 0.5, "reward_scale": 10.0,
+          "mini_batches_per_step": 1, "skip_zero_signal_groups": False,
+          "batch_adv_norm": "tokens", "decoupled_loss": True, "behav_weight_cap": 5.0,
+          "lr_warmup_proportion": 0.001, "adam_eps": 1e-8, "adam_betas": [0.9, 0.999],
+          "epochs": 30, "trust_remote_code": True}
 
 
 @pytest.mark.parametrize("stage", [1, 2])
@@ -95,7 +118,8 @@ def test_shipped_stage_configs_are_the_recipe(stage: int) -> None:
     assert {key: getattr(config, key) for key in RECIPE} == RECIPE
     if stage == 2:
         assert isinstance(config, Stage2Config)
-        assert config.init_from == "runs/stage1/final" and config.normal_share == 0.1
+        assert config.init_from == "runs/stage1/best" and config.normal_share == 0.1
+    assert config.keep == ["last", "best"] and config.eval_holdout > 0
 
 
 @pytest.mark.parametrize("name,stage", [("tiny-stage1", 1), ("tiny-stage2", 2)])

@@ -18,7 +18,7 @@ from PIL import Image
 from reward_client import RewardClient
 from trainer_client.curate import histogram, parse_window, select, summary, write_curated
 from trainer_client.data import LoadReport, Row, load_rows
-from trainer_client.evaluate import RowStats, SamplingOptions, score_rows
+from trainer_client.evaluate import RowStats, SamplingOptions, row_stats, score_rows
 from trainer_client.policy import PromptInputs, load_policy
 from trainer_client.rollout import Rollout
 
@@ -34,6 +34,15 @@ def test_window_drops_always_and_never_solved_rows() -> None:
     assert [s.row.id for s in result.kept] == ["latent"]
     assert result.reasons == {"never solved (at or below window)": 1,
                               "too easy (at or above window)": 2, "unscored": 1}
+
+
+def test_rejected_responses_make_a_row_never_solved_not_unscored() -> None:
+    row = Row(id="r", problem="p", answer="1", answer_type="number")
+    rejected = {"status": "rejected", "reward": 0.0, "acc_reward": 0.0,
+                "error": "the verifier refused the response"}
+    s = row_stats(row, [rejected, rejected, {"status": "timeout", "reward": 0.0}], 1.0, ())
+    assert (s.scored, s.mean_reward, s.pass_at_1, s.pass_at_n) == (2, 0.0, 0.0, 0.0)
+    assert select([s]).reasons == {"never solved (at or below window)": 1}
 
 
 def test_a_source_window_keeps_everything_of_that_source() -> None:

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from trainer_client.data import BadRow, load_rows, open_image
+from trainer_client.errors import DataError
 
 KNOWN = {"number", "multiple-choice", "ocrtext", "bbox"}
 
@@ -155,6 +156,17 @@ def test_unknown_file_format_is_refused(tmp_path: Path) -> None:
     path.write_text("id\n1\n")
     with pytest.raises(ValueError, match="unknown data format"):
         load_rows(path)
+
+
+def test_missing_and_empty_files_say_so(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="data file .*nope.jsonl does not exist"):
+        load_rows(tmp_path / "nope.jsonl")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DataError, match="no usable row in .*empty.jsonl") as error:
+        load_rows(empty)
+    assert "row schema" in error.value.hint
+    assert len(load_rows(empty, require_rows=False)) == 0
 
 
 def test_open_image_rejects_garbage() -> None:

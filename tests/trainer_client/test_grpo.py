@@ -9,11 +9,15 @@ import torch
 
 from trainer_client.grpo import (
     batch_normalize,
+    behaviour_weights,
     group_normalize,
     policy_loss,
     shape_rewards,
+    token_batch_normalize,
     token_entropy,
     token_logprobs,
+    warmup_factor,
+    warmup_steps,
     zero_signal_groups,
 )
 
@@ -103,6 +107,79 @@ def test_batch_normalize_masked_entries_are_zero_and_ignored() -> None:
     kept = torch.tensor([1.0, 3.0])
     torch.testing.assert_close(out[[0, 2]], (kept - kept.mean()) / kept.std())
     assert out[1].item() == 0.0
+
+
+def test_token_batch_normalize_hand_computed() -> None:
+    # Advantages 1, -1, 0, 0 over 1, 3, 2, 2 tokens (8 in all):
+    # mean = (1 - 3) / 8 = -0.25; var = (1.25^2 + 3 * 0.75^2 + 4 * 0.25^2) / 8 = 0.4375
+    adv = torch.tensor([1.0, -1.0, 0.0, 0.0])
+    lengths = torch.tensor([1, 3, 2, 2])
+    out = token_batch_normalize(adv, lengths, eps=0.0)
+    std = math.sqrt(0.4375)
+    expected = torch.tensor([1.25 / std, -0.75 / std, 0.25 / std, 0.25 / std])
+    torch.testing.assert_close(out, expected)
+    # The zero-advantage samples (a zero-signal group) shift and shrink the statistics:
+    # without them mean = -0.5, var = (1.5^2 + 3 * 0.5^2) / 4 = 0.75.
+    without = token_batch_normalize(adv, lengths, torch.tensor([True, True, False, False]),
+                                    eps=0.0)
+    torch.testing.assert_close(without, torch.tensor([1.5, -0.5, 0.0, 0.0]) / math.sqrt(0.75))
+
+
+def test_token_batch_normalize_weights_tokens_not_samples() -> None:
+    # Per sample the two entries are symmetric (mean 0); per token the long one dominates.
+    adv = torch.tensor([1.0, -1.0])
+    out = token_batch_normalize(adv, torch.tensor([3, 1]), eps=0.0)
+    # mean = (3 - 1) / 4 = 0.5, var = (3 * 0.25 + 2.25) / 4 = 0.75
+    torch.testing.assert_close(out, torch.tensor([0.5, -1.5]) / math.sqrt(0.75))
+    assert token_batch_normalize(adv, torch.tensor([0, 0])).tolist() == [0.0, 0.0]
+
+
+def test_behaviour_weights_capped_by_filtering() -> None:
+    old = torch.log(torch.tensor([[0.5, 0.5, 0.5, 0.5]]))
+    behav = torch.log(torch.tensor([[0.25, 0.5, 0.05, 0.9]]))
+    mask = torch.tensor([[1, 1, 1, 0]])
+    # weights old/behav: 2, 1, 10 (over the cap 5: filtered out), padding: 0
+    weights = behaviour_weights(old, behav, mask, cap=5.0)
+    torch.testing.assert_close(weights, torch.tensor([[2.0, 1.0, 0.0, 0.0]]))
+    uncapped = behaviour_weights(old, behav, mask, cap=None)
+    torch.testing.assert_close(uncapped, torch.tensor([[2.0, 1.0, 10.0, 0.0]]))
+
+
+def test_policy_loss_decoupled_hand_computed() -> None:
+    # On-policy ratio 1 and A = 1: per-token surrogate -1, times the weights 2, 1, 0.
+    old = torch.log(torch.tensor([[0.5, 0.5, 0.5]]))
+    behav = torch.log(torch.tensor([[0.25, 0.5, 0.05]]))
+    logp = old.clone().requires_grad_(True)
+    loss, stats = policy_loss(logp, old, torch.tensor([1.0]), torch.ones(1, 3),
+                              behav_logp=behav, behav_weight_cap=5.0)
+    assert loss.item() == pytest.approx(-(2.0 + 1.0 + 0.0) / 3)
+    assert stats["behav_weight_mean"] == pytest.approx(1.5)
+    assert stats["behav_filtered_fraction"] == pytest.approx(1 / 3)
+    loss.backward()
+    assert logp.grad is not None
+    torch.testing.assert_close(logp.grad, torch.tensor([[-2 / 3, -1 / 3, 0.0]]))
+    # The behaviour policy equal to the proximal one changes nothing.
+    same, _ = policy_loss(old.clone(), old, torch.tensor([1.0]), torch.ones(1, 3),
+                          behav_logp=old.clone())
+    plain, _ = policy_loss(old.clone(), old, torch.tensor([1.0]), torch.ones(1, 3))
+    assert same.item() == pytest.approx(plain.item())
+
+
+@pytest.mark.parametrize(
+    "total,warmup",
+    [
+        (2000, 2),  # the recipe's 0.001: 2 warm-up steps of 2000
+        (999, 0),  # int(0.999): no warm-up, constant from the first step
+        (20, 0),
+    ],
+)
+def test_warmup_steps_is_a_thousandth(total: int, warmup: int) -> None:
+    assert warmup_steps(total, 0.001) == warmup
+
+
+def test_warmup_factor_constant_after_linear_warmup() -> None:
+    assert [warmup_factor(step, 2) for step in range(4)] == [0.0, 0.5, 1.0, 1.0]
+    assert [warmup_factor(step, 0) for step in range(3)] == [1.0, 1.0, 1.0]
 
 
 def test_token_logprobs_matches_log_softmax() -> None:

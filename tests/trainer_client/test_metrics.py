@@ -38,3 +38,21 @@ def test_writer_truncates_steps_after_the_resumed_checkpoint(tmp_path: Path) -> 
 def test_per_source_spread() -> None:
     out = reward_metrics([result(1.0), result(0.0), result(0.5)], ["a", "a", "b"])
     assert math.isclose(out["reward_std/a"], math.sqrt(0.5)) and out["reward_std/b"] == 0.0
+
+
+def test_rejected_responses_are_scored_zeros() -> None:
+    # "rejected": the response made verification fail. A wrong answer, not a service fault.
+    results = [result(1.0), {**result(0.9), "status": "rejected"}, result(0.0, "error")]
+    out = reward_metrics(results, ["a", "a", "a"])
+    assert out["reward/mean"] == 0.5  # (1 + 0) / 2: the rejected one counts as 0
+    assert out["acc_reward/mean"] == 0.5
+    assert out["unscored"] == 1.0 and out["rejected"] == 1.0
+
+
+def test_tensorboard_events_are_written(tmp_path: Path) -> None:
+    # TensorBoard comes with the `trainer` extra, so the writer always has it here.
+    writer = MetricsWriter(tmp_path, tensorboard=True)
+    writer.write({"step": 1, "reward/mean": 0.25, "eval/reward/mean": float("nan")})
+    writer.close()
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from trainer_client.errors import ModelLoadError
 from trainer_client.grpo import token_entropy, token_logprobs
 from trainer_client.policy import Policy, PromptInputs, Sample, load_policy, model_family
 from trainer_client.tiny_models import build_tiny_text_model, build_tiny_vlm
@@ -52,6 +53,29 @@ def test_load_text_policy(text_policy: Policy) -> None:
     assert text_policy.dtype == torch.float32
     assert next(text_policy.model.parameters()).dtype == torch.float32
     assert text_policy.tokenizer.convert_tokens_to_ids("<|im_end|>") in text_policy.eos_token_ids
+
+
+def test_model_loading_knobs(tmp_path: Path) -> None:
+    folder = build_tiny_text_model(tmp_path / "m")
+    policy = load_policy(folder, "cpu", dtype="bfloat16", attn_implementation="eager")
+    assert policy.dtype == torch.bfloat16
+    assert next(policy.model.parameters()).dtype == torch.bfloat16
+    assert policy.model.config._attn_implementation == "eager"
+
+
+@pytest.mark.parametrize(
+    "name,message,hint",
+    [
+        ("./runs/stage1/bset", "model folder ./runs/stage1/bset does not exist", "check the path"),
+        # HF_HUB_OFFLINE is set for these tests: a hub id that is not cached cannot load
+        ("some-org/not-a-cached-model", "cannot load model some-org/not-a-cached-model",
+         "hub is not reachable"),
+    ],
+)
+def test_unloadable_models_say_what_to_do(name: str, message: str, hint: str) -> None:
+    with pytest.raises(ModelLoadError, match=message) as error:
+        load_policy(name, "cpu")
+    assert hint in error.value.hint
 
 
 def test_load_vision_policy(vlm_policy: Policy) -> None:

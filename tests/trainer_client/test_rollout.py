@@ -14,8 +14,15 @@ import pytest
 import torch
 from PIL import Image
 
+from trainer_client.errors import TrainerClientError
 from trainer_client.policy import Policy, Sample, load_policy
-from trainer_client.rollout import ENGINES, HFEngine, make_engine, trim_completion
+from trainer_client.rollout import (
+    ENGINES,
+    HFEngine,
+    make_engine,
+    sampled_logprobs,
+    trim_completion,
+)
 from trainer_client.tiny_models import build_tiny_text_model, build_tiny_vlm
 
 TARGET = "<answer>7</answer>"
@@ -184,6 +191,29 @@ def test_make_engine_names(policy: Policy) -> None:
 
 def test_vllm_engine_refuses_cpu_policy_before_importing_vllm(policy: Policy) -> None:
     had_vllm = "vllm" in sys.modules
-    with pytest.raises(ValueError, match="CUDA"):
+    with pytest.raises(TrainerClientError, match="CUDA"):
         make_engine("vllm", policy)
     assert ("vllm" in sys.modules) == had_vllm
+
+
+class Logprob:
+    """The shape of vLLM's `Logprob` entries (`.logprob`, plus rank and token text)."""
+
+    def __init__(self, logprob: float) -> None:
+        self.logprob = logprob
+        self.rank = 1
+
+
+def test_sampled_logprobs_reads_vllm_entries() -> None:
+    # With logprobs=0 vLLM gives each position the sampled token's entry (maybe others).
+    entries = [{7: Logprob(-0.5)}, {3: Logprob(-1.25), 9: Logprob(-0.1)}]
+    out = sampled_logprobs([7, 3], entries)
+    assert out is not None and out.tolist() == [-0.5, -1.25]
+    assert sampled_logprobs([7, 3], None) is None  # engine returned none: no behaviour policy
+
+
+def test_sampled_logprobs_refuses_a_mismatch() -> None:
+    with pytest.raises(ValueError, match="no log-prob for sampled token 4"):
+        sampled_logprobs([7, 4], [{7: Logprob(-0.5)}, {3: Logprob(-1.0)}])
+    with pytest.raises(ValueError, match="1 log-prob positions for 2 tokens"):
+        sampled_logprobs([7, 4], [{7: Logprob(-0.5)}])

@@ -19,8 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from trainer_client.checkpoint import FINAL, STATE_FILE, load_state
+from trainer_client.checkpoint import BEST, FINAL, STATE_FILE, load_state
 from trainer_client.config import load_config
+from trainer_client.errors import ModelLoadError
 from trainer_client.metrics import read_metrics
 from trainer_client.policy import load_policy
 from trainer_client.train import train
@@ -33,7 +34,7 @@ STAGE2_YAML = REPO_ROOT / "configs" / "tiny-stage2.yaml"
 def stage1_config(reward_server: str, model: Path, data: Path, out: Path, *extra: str):
     return load_config(STAGE1_YAML, 1, overrides=[
         f"model={model}", f"data=[{data}]", f"output_dir={out}",
-        f"reward_url={reward_server}", *extra,
+        f"reward_url={reward_server}", "eval_data=[]", *extra,
     ])
 
 
@@ -43,8 +44,10 @@ def stage1_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     out = tmp_path_factory.mktemp("stage1")
-    config = stage1_config(reward_server, warm_model, demo_data["stage1"], out)
-    assert train(config, progress=False) == out / FINAL
+    config = stage1_config(reward_server, warm_model, demo_data["stage1"], out,
+                           f"eval_data=[{demo_data['heldout']}]", "eval_every=5")
+    result = train(config, progress=False)
+    assert result.final == out / FINAL and result.best == out / BEST
     return out
 
 
@@ -68,7 +71,34 @@ def test_grpo_raises_mean_reward(stage1_run: Path) -> None:
         assert key in last, key
     assert last["groups"] == 8 and last["unscored"] == 0
     assert last["entropy"] > 0
+    assert last["skipped_optimizer_steps"] == 0 and last["lr"] == 2e-3  # no warm-up of 20
 
+
+def test_held_out_eval_keeps_the_best_checkpoint(stage1_run: Path) -> None:
+    records = read_metrics(stage1_run)
+    evaluated = {r["step"]: r["eval/reward/mean"] for r in records if "eval/reward/mean" in r}
+    assert sorted(evaluated) == [5, 10, 15, 20]  # every eval_every steps and the last
+    assert all("eval/reward/digits" in r for r in records if r["step"] in evaluated)
+    best_step = max(evaluated, key=lambda step: (evaluated[step], -step))  # first of the top
+    best = load_state(stage1_run / BEST)
+    assert best["step"] == best_step and best["best_eval"] == evaluated[best_step]
+    assert load_state(stage1_run / FINAL)["best_step"] == best_step
+    assert evaluated[best_step] > evaluated[5] or best_step == 5
+
+
+def test_same_seed_same_curve(
+    reward_server: str, warm_model: Path, demo_data: dict[str, Path], tmp_path: Path
+) -> None:
+    runs = []
+    for name in ("first", "second"):
+        config = stage1_config(reward_server, warm_model, demo_data["stage1"], tmp_path / name,
+                               "total_steps=3", f"eval_data=[{demo_data['heldout']}]",
+                               "eval_every=3", "save_every=100")
+        train(config, progress=False)
+        runs.append([{k: v for k, v in r.items() if not k.startswith("time/")}
+                     for r in read_metrics(tmp_path / name)])
+    assert runs[0] == runs[1]  # every reward, loss, grad norm and held-out reward, exactly
+    assert runs[0][-1]["loss"] != 0.0  # and the steps did train
 
 def test_checkpoints_hold_everything_to_resume(stage1_run: Path) -> None:
     final = stage1_run / FINAL
@@ -119,7 +149,7 @@ def test_stage2_mixes_the_configured_share(
     reward_server: str, stage1_run: Path, demo_data: dict[str, Path], tmp_path: Path
 ) -> None:
     config = load_config(STAGE2_YAML, 2, overrides=[
-        f"init_from={stage1_run / FINAL}", f"data=[{demo_data['stage2']}]",
+        f"init_from={stage1_run / BEST}", f"data=[{demo_data['stage2']}]", "eval_data=[]",
         f"normal_data=[{demo_data['stage1']}]", f"sft_warmup_data=[{demo_data['warmup_cot']}]",
         f"output_dir={tmp_path}", f"reward_url={reward_server}",
         "normal_share=0.25", "prompts_per_step=4", "group_size=4", "total_steps=6",
@@ -133,6 +163,16 @@ def test_stage2_mixes_the_configured_share(
     assert all(a + c == 4 for a, c in zip(answer_only, cot, strict=True))
     assert {"reward/digits", "reward/digits-cot"} <= set().union(*records)
     assert load_state(tmp_path / FINAL)["stage"] == 2
+    assert not (tmp_path / BEST).exists()  # no held-out rows: no best to keep
+
+
+def test_stage2_names_a_missing_stage1_checkpoint(tmp_path: Path) -> None:
+    config = load_config(STAGE2_YAML, 2, overrides=[
+        f"init_from={tmp_path / 'stage1' / BEST}", f"output_dir={tmp_path / 'run'}",
+    ])
+    with pytest.raises(ModelLoadError, match="stage-1 checkpoint .* does not exist") as error:
+        train(config, progress=False)
+    assert "--init-from" in error.value.hint
 
 
 def png(color: str) -> bytes:

@@ -92,3 +92,42 @@ def test_vllm_vision_rollouts(tmp_path: Path) -> None:
     assert [r.prompt_index for r in rollouts] == [0, 0, 0]
     logp, mask, _ = policy.sequence_logprobs(rollouts)
     assert torch.isfinite(logp[mask]).all()
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_vllm_reports_the_sampled_distribution_logprobs(
+    gpu_policy: Policy, engine: VLLMEngine, temperature: float
+) -> None:
+    prompts = [gpu_policy.build_prompt([{"role": "user", "content": "Copy the digit: 4."}])]
+    rollouts = engine.generate(prompts, 8, max_new_tokens=8, temperature=temperature, seed=3)
+    for rollout in rollouts:
+        assert rollout.behav_logprobs is not None
+        assert rollout.behav_logprobs.shape == rollout.completion_ids.shape
+    # The behaviour policy of the decoupled loss: vLLM's log-probs at the sampling
+    # temperature agree with the training model's up to bf16 numerics.
+    logp, mask, _ = gpu_policy.sequence_logprobs(rollouts, temperature=temperature)
+    behav = torch.zeros_like(logp)
+    for i, rollout in enumerate(rollouts):
+        behav[i, : len(rollout.behav_logprobs)] = rollout.behav_logprobs.to(behav.device)
+    gap = (logp - behav)[mask].abs()
+    assert float(gap.mean()) < 0.05, gap
+
+
+def test_a_vllm_training_step_uses_the_decoupled_loss(
+    reward_server: str, warm_model: Path, demo_data: dict[str, Path], tmp_path: Path
+) -> None:
+    from trainer_client.config import load_config
+    from trainer_client.metrics import read_metrics
+    from trainer_client.train import train
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "configs" / "tiny-stage1.yaml", 1, overrides=[
+        f"model={warm_model}", f"data=[{demo_data['stage1']}]", f"output_dir={tmp_path}",
+        f"reward_url={reward_server}", "eval_data=[]", "device=cuda", "rollout_engine=vllm",
+        "engine_options={gpu_memory_utilization: 0.2, enforce_eager: true}", "total_steps=2",
+    ])
+    train(config, progress=False)
+    for record in read_metrics(tmp_path):
+        # sampler and trainer are the same weights: weights near 1, almost none over 5
+        assert 0.8 < record["behav_weight_mean"] < 1.25, record
+        assert record["behav_filtered_fraction"] < 0.05, record

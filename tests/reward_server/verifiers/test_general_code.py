@@ -13,13 +13,14 @@ import pytest
 from pebble import ProcessPool
 
 from reward_server import registry
+from reward_server import settings as settings_module
 from reward_server.engine import Engine
 from reward_server.settings import Settings
 from reward_server.types import ItemContext, Reference, ScoreItem, Verdict
 from reward_server.verifiers import general_code
 
 CORPUS = Path(__file__).parents[2] / "data" / "general_code.jsonl"
-KNOWN = Path(__file__).parents[2] / "data" / "known_answers" / "general_code.jsonl"
+KNOWN = Path(__file__).parents[3] / "reward_server" / "known_answers" / "general_code.jsonl"
 ADD_IO = json.dumps({"inputs": ["1 2\n", "3 4\n"], "outputs": ["3\n", "7\n"]})
 
 
@@ -143,11 +144,9 @@ def test_the_item_budget_bounds_all_tests(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 @pytest.fixture
-def fresh_settings() -> Any:
-    """Workers forked after this read REWARD_CODE_* anew (the verifier caches them)."""
-    general_code._service_settings.cache_clear()
-    yield
-    general_code._service_settings.cache_clear()
+def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process reads REWARD_CODE_* anew (workers adopt their engine's settings)."""
+    monkeypatch.setattr(settings_module, "_ACTIVE", None)
 
 
 def _corpus() -> list[dict[str, Any]]:
@@ -287,3 +286,18 @@ def test_flooding_the_report_channel_is_bounded_and_fails() -> None:
     result = verdict(f"<answer>{flood}</answer>", ADD_IO)
     assert time.monotonic() - started < 6
     assert result.status == "ok" and result.score == 0.0
+
+
+def test_the_engine_settings_reach_the_verifier_in_its_workers() -> None:
+    """Settings given in code (not the environment) reach the sandbox in the workers: an
+    output limit of 1024 bytes makes a correct but chatty program fail."""
+    program = "print('x' * 2000)\na, b = map(int, input().split())\nprint(a + b)"
+    reference = json.dumps({"inputs": ["1 2\n"], "outputs": ["x" * 2000 + "\n3\n"]})
+    item = ScoreItem(answer_type="general-code", response=f"<answer>{program}</answer>",
+                     answer=reference)
+    rewards = []
+    for limit in (1 << 20, 1024):
+        with Engine(Settings(workers=1, code_output_bytes=limit, warm_up=False)) as engine:
+            (result,) = engine.score_sync([item])
+        rewards.append((result.status, result.reward))
+    assert rewards == [("ok", 1.0), ("ok", 0.0)]

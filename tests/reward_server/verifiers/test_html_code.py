@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ from reward_server.verifiers.html_code import (
     find_html_document,
     text_similarity,
 )
-from tests.reward_server.test_browser import _chromium_browser_pids
+from tests.reward_server.test_browser import _chromium_browser_pids, _descendants
 
 PAGES = Path(__file__).parents[2] / "data" / "html"
 CTX = ItemContext()
@@ -84,8 +86,8 @@ def test_extract(response: str, expected: str | None) -> None:
     assert extract(response, OPTS, CTX) == expected
 
 
-def test_extract_without_raw_fallback_needs_the_tag() -> None:
-    strict = Options(raw_fallback=False)
+def test_extract_with_strict_tags_needs_the_tag() -> None:
+    strict = Options(strict_tags=True)
     assert extract(DOC, strict, CTX) is None
     assert extract(f"<answer>{DOC}</answer>", strict, CTX) == DOC
 
@@ -170,7 +172,7 @@ def test_ten_megabyte_answer_is_refused_without_rendering() -> None:
     huge = "<div>" + "lorem ipsum " * 900_000 + "</div>"
     assert len(huge) > 10_000_000
     verdict = compare(huge, page("bakery"), OPTS, CTX)
-    assert (verdict.status, verdict.score) == ("ok", 0.0)
+    assert (verdict.status, verdict.score) == ("rejected", 0.0)  # a guard: scored as wrong
     assert "max_html_chars" in (verdict.message or "")
 
 
@@ -266,7 +268,7 @@ def test_hostile_pages_time_out_while_the_batch_is_fine() -> None:
     assert results["skeleton"].status == "ok" and results["skeleton"].reward < 0.1
     assert results["loop"].status == "timeout" and results["loop"].reward == 0.0
     assert results["onload-loop"].status == "timeout" and results["onload-loop"].reward == 0.0
-    assert results["deep"].status in ("ok", "timeout")
+    assert results["deep"].status == "rejected"  # over max_html_chars: scored as wrong
     assert again.status == "ok" and again.reward == 1.0
     assert results["skeleton"].components["tag_jaccard"] == 1.0
 
@@ -284,3 +286,36 @@ def test_hostile_pages_time_out_while_the_batch_is_fine() -> None:
 def test_bad_options_are_refused_by_the_registry(options: dict[str, object]) -> None:
     with pytest.raises(registry.OptionsError):
         registry.build_options("html-code", options)
+
+
+def test_chromium_killed_mid_batch_costs_at_most_its_items() -> None:
+    """Kill the worker's Chromium while a batch renders: every item still gets a result,
+    and the next batch is served by a fresh browser."""
+    gold = page("bakery")
+    pages = [with_edits(gold, SMALL_EDITS["bakery"])] + [
+        gold.replace("</body>", f"<p>variant {i}</p></body>") for i in range(7)
+    ]
+    items = [_item(p, gold, f"p{i}") for i, p in enumerate(pages)]
+    results: list[object] = []
+    with Engine(Settings(workers=1, item_timeout_s=20.0, cache_size=0)) as engine:
+        engine.score_sync([_item(gold, gold, "warm-up")])  # the worker's browser is up
+        batch = threading.Thread(target=lambda: results.extend(engine.score_sync(items)))
+        batch.start()
+        time.sleep(0.5)
+        killed = 0
+        for pid in _descendants(os.getpid()):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--remote-debugging-pipe" in argv and b"chromium" in argv[0]:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        batch.join(120)
+        again = engine.score_sync([_item(gold, gold, "again")])[0]
+    assert killed >= 1
+    assert len(results) == len(items)
+    # A render cut by the kill is scored, an error, or (its page never loads) a timeout.
+    statuses = {r.status for r in results}  # type: ignore[attr-defined]
+    assert statuses <= {"ok", "error", "timeout"} and "ok" in statuses
+    assert again.status == "ok" and again.reward == 1.0

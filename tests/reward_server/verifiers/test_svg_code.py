@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from reward_server.engine import Engine
+from reward_server.settings import Settings
 from reward_server.types import ItemContext, ScoreItem, Verdict
 from reward_server.verifiers import svg_code
 from reward_server.verifiers.svg_code import (
@@ -77,8 +78,8 @@ def test_extract_table(response: str, expected: str | None) -> None:
     assert extract(response, OPTIONS, CONTEXT) == expected
 
 
-def test_extract_without_raw_fallback_needs_the_answer_block() -> None:
-    strict = Options(raw_fallback=False)
+def test_extract_with_strict_tags_needs_the_answer_block() -> None:
+    strict = Options(strict_tags=True)
     assert extract(f"Sure! {SVG}", strict, CONTEXT) is None
     assert extract(f"<answer>{SVG}</answer>", strict, CONTEXT) == SVG
 
@@ -404,7 +405,7 @@ def test_ten_megabytes_are_refused_before_parsing() -> None:
     body = '<rect width="1" height="1"/>' * (10_000_000 // 28)
     candidate = f"<svg {NS}>{body}</svg>"
     verdict = compare(candidate, RED_SQUARE, OPTIONS, CONTEXT)
-    assert verdict.status == "ok" and verdict.score == 0.0
+    assert verdict.status == "rejected" and verdict.score == 0.0  # a guard: scored as wrong
     assert "max_chars" in (verdict.message or "")
     assert extract(f"<answer>{candidate}</answer>", OPTIONS, CONTEXT) == candidate
 
@@ -493,7 +494,7 @@ def test_use_bomb_is_refused_before_rendering() -> None:
     # cairosvg itself gives up only after 100,000 referenced elements, about a minute.
     assert svg_code.use_expansion(_use_bomb(9)) > svg_code.MAX_USE_EXPANSION
     verdict = compare(_use_bomb(9), RED_SQUARE, OPTIONS, CONTEXT)
-    assert verdict.status == "ok" and verdict.score == 0.0
+    assert verdict.status == "rejected" and verdict.score == 0.0  # a guard: scored as wrong
     assert "<use>" in (verdict.message or "")
 
 
@@ -519,3 +520,40 @@ def test_ordinary_use_still_renders() -> None:
         'height="80" fill="red"/></defs><use href="#r"/></svg>'
     )
     assert score(icon, RED_SQUARE).components["visual"] > 0.95
+
+
+# -- entities: no external entity is read, no expansion bomb explodes --------------------
+
+
+def test_external_entity_is_not_read(tmp_path: Path, no_network: list[str]) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET SECRET SECRET")
+    body = (f'<svg {NS} width="300" height="100"><rect width="300" height="100" fill="white"/>'
+            '<text x="0" y="80" font-size="80" fill="black">{}</text></svg>')
+    xxe = (f'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+           + body.format("&xxe;"))
+    fetcher = _DataOnlyFetcher()
+    try:
+        pixels = render_svg(xxe, fetcher=fetcher)
+    except svg_code.RenderError:
+        pixels = None  # refusing to draw it is fine; drawing the secret is not
+    if pixels is not None:
+        drawn_secret = render_svg(body.format(secret.read_text()), fetcher=_DataOnlyFetcher())
+        assert not np.array_equal(pixels, drawn_secret)
+        assert (pixels > 200).mean() > 0.99  # nothing (or next to nothing) drawn
+    assert all(str(secret) not in url for url in fetcher.refused)
+    verdict = score(xxe, body.format(secret.read_text()))
+    assert verdict.status in ("ok", "error") and verdict.score < 0.5
+    assert no_network == []
+
+
+def test_billion_laughs_finishes_quickly() -> None:
+    levels = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)
+    ]
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE svg [{"".join(levels)}]>'
+            f'<svg {NS} width="100" height="100"><text y="50">&lol9;</text></svg>')
+    with Engine(Settings(workers=1, item_timeout_s=5.0, cache_size=0)) as engine:
+        result = engine.score_sync([ScoreItem(answer_type="svg-code", answer=RED_SQUARE,
+                                              response=f"<answer>{bomb}</answer>")])[0]
+    assert result.status in ("ok", "error") and result.reward < 0.5, result

@@ -1,7 +1,7 @@
 """The reward stack of docker-compose.yml, run for real: a container engine, the image
 built from this checkout, `docker compose up` under a project name of its own on a free
 loopback port, and `docker compose down` (containers, networks, volumes) afterwards,
-whatever happened. Used by tests/deploy and bench/stack.py.
+whatever happened. Used by tests/deploy (the Kubernetes smoke run too) and bench/stack.py.
 
 The container engine: the one `DOCKER_HOST` (or the default socket) already answers on,
 else the machine's `shared/tools/container-engine up` (podman behind the Docker API, the
@@ -105,6 +105,20 @@ def build_image(env: dict[str, str]) -> str:
     tag = f"reward-server:test-{build_inputs_digest()}"
     _run(["docker", "build", "-q", "-t", tag, str(ROOT)], env, timeout=1500)
     return tag
+
+
+def wait_for_health(url: str, timeout_s: float) -> None:
+    """Wait until `url/health` answers 200."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise StackError(f"{url}/health did not answer within {timeout_s:.0f} s")
+        time.sleep(1.0)
 
 
 class Stack:

@@ -3,7 +3,7 @@ against the schemas of current Kubernetes releases, passes checkov (each skipped
 why), and the rendered Deployment runs under `podman kube play` and scores items.
 
 The tools come from `scripts/install_deploy_tools.sh` (run by `make install`); the
-container engine from `../shared/tools/container-engine` (see `tests/deploy/engine.py`).
+container engine and the image as for the compose stack (`tests/deploy/stack.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import yaml
 
 import reward_server
 from services.validate import run_validation
-from tests.deploy.engine import ROOT, build_image, container_env, wait_for_health
+from reward_client import RewardClient
+from tests.deploy.stack import ROOT, build_image, container_engine_env, wait_for_health
 from tests.services.server_process import free_port
 
 K8S = ROOT / "deploy" / "k8s"
@@ -143,9 +144,12 @@ def test_checkov_passes_and_every_skip_says_why(target: str, tmp_path: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def played_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = container_env()
-    build_image(env, f"reward-server:{reward_server.__version__}")
+def played_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    env = container_engine_env()
+    # the name the manifests give the image (kustomization `images:`), in podman's own
+    # naming (localhost/...), which `podman kube play` looks up first
+    subprocess.run(["podman", "tag", build_image(env), f"reward-server:{reward_server.__version__}"],
+                   env=env, check=True, capture_output=True, timeout=120)
     docs = render("overlays/small")
     config = copy.deepcopy(by_kind(docs, "ConfigMap", "reward-server"))
     # Redis is the compose-stack test's subject; podman runs no StatefulSet or Service
@@ -167,13 +171,13 @@ def played_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     url = f"http://127.0.0.1:{ports['http']['hostPort']}"
     try:
         wait_for_health(url, timeout_s=180)
-        yield url
+        yield {"http": url, "grpc": f"grpc://127.0.0.1:{ports['grpc']['hostPort']}"}
     finally:
         subprocess.run(["podman", "kube", "down", str(manifest)], env=env,
                        capture_output=True, timeout=120, check=False)
 
 
-def test_the_played_deployment_scores(played_deployment: str) -> None:
+def test_the_played_deployment_scores(played_deployment: dict[str, str]) -> None:
     items = [
         {"id": "mc", "answer_type": "multiple-choice", "response": "<answer>(B)</answer>",
          "answer": "B"},
@@ -190,16 +194,29 @@ def test_the_played_deployment_scores(played_deployment: str) -> None:
          "response": "<answer><html><body><h1>Hello</h1></body></html></answer>",
          "answer": "<html><body><h1>Hello</h1></body></html>"},
     ]
-    response = httpx.post(played_deployment + "/score", json={"items": items}, timeout=120)
+    response = httpx.post(played_deployment["http"] + "/score", json={"items": items},
+                          timeout=120)
     assert response.status_code == 200, response.text
     results = {r["id"]: r for r in response.json()["results"]}
     assert all(r["status"] == "ok" for r in results.values()), results
     assert results["mc"]["reward"] == results["math"]["reward"] == 1.0
     assert results["wrong"]["reward"] == 0.0
     assert results["svg"]["reward"] > 0.9 and results["html"]["reward"] > 0.9
+    # the metric the in-flight autoscaling example scales on is one the pod exports
+    example = yaml.safe_load((K8S / "examples" / "hpa-inflight.yaml").read_text())
+    metric = example["spec"]["metrics"][0]["pods"]["metric"]["name"]
+    exported = httpx.get(played_deployment["http"] + "/metrics", timeout=30).text
+    assert any(line.startswith(metric) for line in exported.splitlines()), metric
+    # the container's gRPC port serves the same engine
+    over_grpc = RewardClient(played_deployment["grpc"], timeout_s=120)
+    assert over_grpc.health()["status"] == "ok"
+    assert [r["reward"] for r in over_grpc.score(items)] == [
+        results[item["id"]]["reward"] for item in items]
 
 
-def test_the_played_deployment_passes_the_validation_suite(played_deployment: str) -> None:
-    report = run_validation(played_deployment, timeout_s=120)
+def test_the_played_deployment_passes_the_validation_suite(
+    played_deployment: dict[str, str]
+) -> None:
+    report = run_validation(played_deployment["http"], timeout_s=120)
     failing = {s.answer_type: s.agreement for s in report.summaries if not s.passed}
     assert report.passed, failing

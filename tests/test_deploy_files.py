@@ -86,8 +86,8 @@ def _haproxy_cfg() -> str:
     "resolvers docker",
     "bind :8000",
     "bind :50051 proto h2",                                    # gRPC, h2c
-    "server-template reward 16 reward:50051 proto h2",
-    "check port 8000 check-proto h1",                          # gRPC health via /health
+    "server-template reward 16 reward:50051 proto h2 check-proto h1",  # health: HTTP/1
+    "default-server check port 8000",                          # gRPC health via /health
 ])
 def test_balancer_config_has(directive: str) -> None:
     assert directive in _haproxy_cfg()

@@ -17,6 +17,7 @@ import pytest
 
 from reward_client import RewardClient
 from reward_server.settings import Settings
+from services.validate import run_validation
 from tests.deploy.stack import Stack, build_image, container_engine_env, running_stack
 from tests.deploy.workload import InProcessReference, Load, Outcome, grpo_batch
 
@@ -245,6 +246,15 @@ def test_grpc_through_the_balancer_equals_http(stack: Stack) -> None:
     streamed = sorted(grpc_client.stream(iter(batch)), key=lambda r: r["index"])
     assert [r["index"] for r in streamed] == list(range(len(batch)))
     assert [comparable(r) for r in streamed] == [comparable(r) for r in over_http]
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_the_stack_passes_the_validation_suite(stack: Stack, transport: str) -> None:
+    """`reward-server validate` against the balancer: every known-answer row."""
+    url = stack.grpc_url if transport == "grpc" else stack.url
+    report = run_validation(url, transport=transport, timeout_s=180)
+    failing = {s.answer_type: s.agreement for s in report.summaries if not s.passed}
+    assert report.passed, failing
 
 
 def test_compose_down_during_load_loses_no_accepted_request(

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 import reward_server
-from services.validate import run_validation
 from reward_client import RewardClient
+from services.validate import run_validation
 from tests.deploy.stack import ROOT, build_image, container_engine_env, wait_for_health
 from tests.services.server_process import free_port
 
@@ -148,8 +148,9 @@ def played_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     env = container_engine_env()
     # the name the manifests give the image (kustomization `images:`), in podman's own
     # naming (localhost/...), which `podman kube play` looks up first
-    subprocess.run(["podman", "tag", build_image(env), f"reward-server:{reward_server.__version__}"],
-                   env=env, check=True, capture_output=True, timeout=120)
+    name = f"reward-server:{reward_server.__version__}"
+    subprocess.run(["podman", "tag", build_image(env), name], env=env, check=True,
+                   capture_output=True, timeout=120)
     docs = render("overlays/small")
     config = copy.deepcopy(by_kind(docs, "ConfigMap", "reward-server"))
     # Redis is the compose-stack test's subject; podman runs no StatefulSet or Service

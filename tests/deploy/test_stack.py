@@ -158,6 +158,40 @@ def test_results_through_the_balancer_equal_the_in_process_engine(
     assert_same_verdicts(reference, outcomes)
 
 
+def test_grpc_through_the_balancer_equals_http(stack: Stack) -> None:
+    """HAProxy's gRPC frontend: Score, ScoreStream and Health reach the replicas over h2c
+    and give what POST /score gives."""
+    batch = grpo_batch(random.Random(77), groups=4, samples=4, weights=(1, 1, 1, 1, 1))
+    with httpx.Client(base_url=stack.url, timeout=120) as client:
+        over_http = client.post("/score", json={"items": batch}).json()["results"]
+    grpc_client = RewardClient(stack.grpc_url, timeout_s=120)
+    try:
+        assert grpc_client.health()["status"] == "ok"
+    except Exception:
+        log = stack.compose("logs", "--no-color", "--tail", "200", "lb", check=False).stdout
+        print("the balancer's log:\n" + "\n".join(
+            line for line in log.splitlines() if "grpc" in line.lower())[-6000:])
+        raise
+
+    def comparable(result: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in result.items() if k not in ("cached", "index", "elapsed_ms")}
+
+    over_grpc = grpc_client.score(batch)
+    assert [comparable(r) for r in over_grpc] == [comparable(r) for r in over_http]
+    streamed = sorted(grpc_client.stream(iter(batch)), key=lambda r: r["index"])
+    assert [r["index"] for r in streamed] == list(range(len(batch)))
+    assert [comparable(r) for r in streamed] == [comparable(r) for r in over_http]
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_the_stack_passes_the_validation_suite(stack: Stack, transport: str) -> None:
+    """`reward-server validate` against the balancer: every known-answer row."""
+    url = stack.grpc_url if transport == "grpc" else stack.url
+    report = run_validation(url, transport=transport, timeout_s=180)
+    failing = {s.answer_type: s.agreement for s in report.summaries if not s.passed}
+    assert report.passed, failing
+
+
 def test_a_killed_replica_is_invisible_and_comes_back(
     stack: Stack, reference: InProcessReference
 ) -> None:
@@ -250,34 +284,6 @@ def test_a_group_sent_twice_is_verified_once(stack: Stack) -> None:
     assert all(r["cached"] for r in again)
     strip = [{k: v for k, v in r.items() if k != "cached"} for r in first.json()["results"]]
     assert [{k: v for k, v in r.items() if k != "cached"} for r in again] == strip
-
-
-def test_grpc_through_the_balancer_equals_http(stack: Stack) -> None:
-    """HAProxy's gRPC frontend: Score, ScoreStream and Health reach the replicas over h2c
-    and give what POST /score gives."""
-    batch = grpo_batch(random.Random(77), groups=4, samples=4, weights=(1, 1, 1, 1, 1))
-    with httpx.Client(base_url=stack.url, timeout=120) as client:
-        over_http = client.post("/score", json={"items": batch}).json()["results"]
-    grpc_client = RewardClient(stack.grpc_url, timeout_s=120)
-    assert grpc_client.health()["status"] == "ok"
-
-    def comparable(result: dict[str, object]) -> dict[str, object]:
-        return {k: v for k, v in result.items() if k not in ("cached", "index", "elapsed_ms")}
-
-    over_grpc = grpc_client.score(batch)
-    assert [comparable(r) for r in over_grpc] == [comparable(r) for r in over_http]
-    streamed = sorted(grpc_client.stream(iter(batch)), key=lambda r: r["index"])
-    assert [r["index"] for r in streamed] == list(range(len(batch)))
-    assert [comparable(r) for r in streamed] == [comparable(r) for r in over_http]
-
-
-@pytest.mark.parametrize("transport", ["http", "grpc"])
-def test_the_stack_passes_the_validation_suite(stack: Stack, transport: str) -> None:
-    """`reward-server validate` against the balancer: every known-answer row."""
-    url = stack.grpc_url if transport == "grpc" else stack.url
-    report = run_validation(url, transport=transport, timeout_s=180)
-    failing = {s.answer_type: s.agreement for s in report.summaries if not s.passed}
-    assert report.passed, failing
 
 
 def test_compose_down_during_load_loses_no_accepted_request(

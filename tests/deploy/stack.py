@@ -107,20 +107,6 @@ def build_image(env: dict[str, str]) -> str:
     return tag
 
 
-def wait_for_health(url: str, timeout_s: float) -> None:
-    """Wait until `url/health` answers 200."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise StackError(f"{url}/health did not answer within {timeout_s:.0f} s")
-        time.sleep(1.0)
-
-
 class Stack:
     """One `docker compose` project of docker-compose.yml."""
 

@@ -23,8 +23,8 @@ import yaml
 import reward_server
 from reward_client import RewardClient
 from services.validate import run_validation
-from tests.deploy.stack import ROOT, build_image, container_engine_env, wait_for_health
-from tests.services.server_process import free_port
+from tests.deploy.stack import ROOT, build_image, container_engine_env
+from tests.services.server_process import free_port, wait_for_health
 
 K8S = ROOT / "deploy" / "k8s"
 TOOLS = ROOT / ".venv" / "tools"

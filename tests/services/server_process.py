@@ -97,12 +97,7 @@ def server_process(
             time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         if log_file is not None:
             log_file.close()
 
@@ -132,23 +127,35 @@ def running_app(app: str, startup_s: float = 60.0) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{app} exited with {process.returncode}")
-            try:
-                if httpx.get(url + "/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{app} did not answer /health in time")
-            time.sleep(0.2)
+        wait_for_health(url, startup_s, process=process)
         yield url
     finally:
-        process.terminate()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for_health(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None,
+                    interval_s: float = 0.2) -> None:
+    """Wait until `url/health` answers 200; RuntimeError when `process` exits first or the
+    time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server behind {url} exited with {process.returncode}")
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if httpx.get(url + "/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url}/health did not answer within {timeout_s:.0f} s")
+        time.sleep(interval_s)

@@ -6,7 +6,8 @@ whatever happened. Used by tests/deploy (the Kubernetes smoke run too) and bench
 The container engine: the one `DOCKER_HOST` (or the default socket) already answers on,
 else the machine's `shared/tools/container-engine up` (podman behind the Docker API, the
 real `docker compose` plugin, local base images), found in the nearest parent folder of
-the checkout that has `shared/` (a CI clone sits beside it, a worktree deeper), or at
+the checkout (or of the local repository it was cloned from) that has `shared/` (a CI
+clone sits beside it, a worktree deeper), or at
 `REWARD_CONTAINER_ENGINE`.
 """
 
@@ -61,10 +62,21 @@ def engine_script() -> Path | None:
     explicit = os.environ.get("REWARD_CONTAINER_ENGINE")
     if explicit:
         return Path(explicit)
-    for parent in ROOT.parents:
+    for parent in _checkout_parents():
         if (parent / ENGINE_SCRIPT).is_file():
             return parent / ENGINE_SCRIPT
     return None
+
+
+def _checkout_parents() -> list[Path]:
+    """The folders above this checkout, then above the local repository it was cloned
+    from (a clone under /tmp of a checkout that sits beside `shared/`)."""
+    parents = list(ROOT.parents)
+    origin = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=ROOT,
+                            capture_output=True, text=True, check=False).stdout.strip()
+    if origin and Path(origin).is_dir():
+        parents += list(Path(origin).resolve().parents)
+    return parents
 
 
 def container_engine_env() -> dict[str, str]:

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.math_accuracy import _boxed_gold, math_verify_common  # noqa: E402
 from reward_server.extraction import last_tag_content  # noqa: E402
 from reward_server.types import ItemContext  # noqa: E402
 from reward_server.verifiers import math_expressions  # noqa: E402
@@ -141,19 +142,6 @@ def grpo_batch(groups: int, seed: int = 0) -> list[Sample]:
 
 
 # -- graders -----------------------------------------------------------------------------
-
-
-def _boxed_gold(gold: Any) -> str:
-    text = str(gold).strip()
-    if text.startswith("$") and text.endswith("$") and len(text) > 1:
-        text = text.strip("$")
-    return text if "\\boxed" in text else "\\boxed{" + text + "}"
-
-
-def math_verify_common(gold: Any, completion: str) -> bool:
-    from math_verify import parse, verify
-
-    return bool(verify(parse(_boxed_gold(gold)), parse(completion)))
 
 
 def math_verify_answer_only(gold: Any, completion: str) -> bool:

@@ -204,7 +204,7 @@ def test_a_killed_replica_is_invisible_and_comes_back(
         await asyncio.to_thread(stack.docker, "kill", victim)
         await asyncio.sleep(10)
         marks["up"] = time.monotonic()
-        await asyncio.to_thread(stack.restore)
+        await asyncio.to_thread(stack.restore, victim)
         await asyncio.to_thread(stack.wait_ready)
         await asyncio.sleep(3)
 
@@ -225,12 +225,13 @@ def test_a_stopped_replica_drains_its_requests(
         await asyncio.sleep(6)
         victim = stack.containers()[-1]
         await asyncio.to_thread(stack.docker, "stop", "--time", "60", victim, timeout=120)
-        await asyncio.to_thread(stack.restore)
+        await asyncio.to_thread(stack.restore, victim)
         await asyncio.to_thread(stack.wait_ready)
         await asyncio.sleep(2)
 
     outcomes = run_load(stack, during, seed=3)
     assert_none_failed(stack, outcomes)
+    assert len(stack.containers()) == REPLICAS
     assert_same_verdicts(reference, outcomes)
 
 

@@ -148,10 +148,15 @@ class Stack:
         self.compose("up", "-d", "--no-build", "--pull", "never", timeout=600)
 
     def restore(self, *containers: str) -> None:
-        """Start the containers a test stopped or killed, the same ones: their name, their
-        place on the network. (`docker compose up` would, through podman's Docker API,
-        take them for changed and create new ones, with new addresses.)"""
-        self.docker("start", *containers, timeout=300)
+        """Start what a test stopped or killed: `docker compose up -d` (`--no-recreate`:
+        through podman's Docker API compose takes every container for changed and would
+        recreate the whole stack, balancer included), or the given containers themselves,
+        as they were."""
+        if containers:
+            self.docker("start", *containers, timeout=300)
+        else:
+            self.compose("up", "-d", "--no-build", "--pull", "never", "--no-recreate",
+                         timeout=600)
 
     def down(self) -> None:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "70", timeout=600)

@@ -204,7 +204,7 @@ def test_a_killed_replica_is_invisible_and_comes_back(
         await asyncio.to_thread(stack.docker, "kill", victim)
         await asyncio.sleep(10)
         marks["up"] = time.monotonic()
-        await asyncio.to_thread(stack.restore, victim)
+        await asyncio.to_thread(stack.restore)  # as the README says: docker compose up -d
         await asyncio.to_thread(stack.wait_ready)
         await asyncio.sleep(3)
 

@@ -6,7 +6,9 @@ few distinct answers), sent in batches of 8 groups (128 items). Scored
 (a) in process through `Engine` and (b) over HTTP against a freshly started server,
 each first with a cold verdict cache, then again warm (both once every worker has
 started and warmed up, as `/health` reports). Prints items/s and the p50/p99 latency of
-one batch, and the HTTP rates as shares of the in-process ones.
+one batch, the HTTP rates as shares of the in-process ones, and where the CPU went: the
+CPU time per batch of the process that runs the engine (this one, or the server; its
+verifier worker processes not counted) and of the HTTP client, which shares the cores.
 
     python bench/throughput.py [--items 2000] [--workers 2] [--groups-per-batch 8]
 """
@@ -31,7 +33,7 @@ import orjson  # noqa: E402
 from reward_server.engine import Engine  # noqa: E402
 from reward_server.settings import Settings  # noqa: E402
 from reward_server.types import ScoreItem  # noqa: E402
-from tests.services.server_process import running_server  # noqa: E402
+from tests.services.server_process import server_process  # noqa: E402
 
 GROUP = 16
 GROUPS_PER_BATCH = 8
@@ -85,26 +87,37 @@ def as_json(item: ScoreItem) -> dict[str, Any]:
             "answer": item.answer}
 
 
-def run_in_process(items: list[ScoreItem], workers: int) -> list[tuple[str, float, list[float]]]:
+Row = tuple[str, float, list[float], float, float | None]  # label, s, latencies, CPU s
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process has used, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_in_process(items: list[ScoreItem], workers: int) -> list[Row]:
     rows = []
     with Engine(Settings(workers=workers)) as engine:
         while engine.health()["worker_start_s"] is None:
             time.sleep(0.1)  # the workers are still starting and warming up
         for label in ("cold", "warm"):
             latencies = []
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for batch in batches(items):
                 t0 = time.perf_counter()
                 engine.score_sync(batch)
                 latencies.append(time.perf_counter() - t0)
-            rows.append((f"in process, {label} cache", time.perf_counter() - start, latencies))
+            rows.append((f"in process, {label} cache", time.perf_counter() - start, latencies,
+                         time.process_time() - cpu, None))
     return rows
 
 
-async def _post_all(url: str, items: list[ScoreItem]) -> tuple[float, list[float]]:
+async def _post_all(url: str, items: list[ScoreItem]) -> tuple[float, list[float], float]:
+    """Seconds for all batches, each batch's latency, and the client's CPU seconds."""
     latencies = []
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for batch in batches(items):
             t0 = time.perf_counter()
             # orjson, as a trainer's client would: the stdlib encoder costs the client
@@ -114,17 +127,20 @@ async def _post_all(url: str, items: list[ScoreItem]) -> tuple[float, list[float
                                          headers={"content-type": "application/json"})
             response.raise_for_status()
             latencies.append(time.perf_counter() - t0)
-        return time.perf_counter() - start, latencies
+        return time.perf_counter() - start, latencies, time.process_time() - cpu
 
 
-def run_http(items: list[ScoreItem], workers: int) -> list[tuple[str, float, list[float]]]:
+def run_http(items: list[ScoreItem], workers: int) -> list[Row]:
     rows = []
-    with running_server({"REWARD_WORKERS": str(workers)}, startup_s=180) as url:
+    with server_process({"REWARD_WORKERS": str(workers)}, startup_s=180) as server:
+        url, pid = server.url, server.process.pid
         while httpx.get(url + "/health", timeout=10).json()["worker_start_s"] is None:
             time.sleep(0.1)  # the workers are still starting and warming up
         for label in ("cold", "warm"):
-            total, latencies = asyncio.run(_post_all(url, items))
-            rows.append((f"HTTP, {label} cache", total, latencies))
+            server_cpu = process_cpu_s(pid)
+            total, latencies, client_cpu = asyncio.run(_post_all(url, items))
+            rows.append((f"HTTP, {label} cache", total, latencies,
+                         process_cpu_s(pid) - server_cpu, client_cpu))
     return rows
 
 
@@ -146,14 +162,17 @@ def main() -> None:
     print(f"{len(items)} items, {distinct} distinct (answer, reference) pairs, "
           f"batches of {GROUP * GROUPS_PER_BATCH}, {args.workers} workers\n")
     rows = run_in_process(items, args.workers) + run_http(items, args.workers)
-    print("| mode | items/s | batch p50 ms | batch p99 ms |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| mode | items/s | batch p50 ms | batch p99 ms | engine process CPU ms/batch "
+          "| client CPU ms/batch |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     rates = {}
-    for label, total, latencies in rows:
+    for label, total, latencies, cpu, client_cpu in rows:
         rates[label] = len(items) / total
+        client = "" if client_cpu is None else f"{client_cpu / len(latencies) * 1000:.2f}"
         print(f"| {label} | {rates[label]:,.0f} | "
               f"{statistics.median(latencies) * 1000:.1f} | "
-              f"{percentile(latencies, 0.99) * 1000:.1f} |")
+              f"{percentile(latencies, 0.99) * 1000:.1f} | "
+              f"{cpu / len(latencies) * 1000:.2f} | {client} |")
     for cache in ("cold", "warm"):
         share = rates[f"HTTP, {cache} cache"] / rates[f"in process, {cache} cache"]
         print(f"\nHTTP, {cache} cache: {share:.0%} of the in-process rate", end="")

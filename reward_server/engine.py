@@ -79,6 +79,9 @@ SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 # What the caches keep: the response's own verdicts (a rejection is the response's too);
 # timeouts and errors may come from load, so they are verified again next time.
 CACHED_STATUSES = ("ok", "rejected")
+# A batch whose responses hold at most this many characters in all is extracted on the
+# event loop (extraction is linear: a few milliseconds at worst); a longer one in a thread.
+INLINE_TEXT_CHARS = 16_384
 
 
 # Seconds the worker's initializer spent warming up (set in the worker process).
@@ -404,15 +407,19 @@ class Engine:
                                                   self._retried(verdicts, retries)))
 
     async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-        # shielded: a call cancelled while the thread schedules still abandons its futures
-        start = asyncio.ensure_future(self._begin(items))
-        try:
-            results, pending, futures = await asyncio.shield(start)
-        except asyncio.CancelledError:
-            start.add_done_callback(
-                lambda task: task.cancelled() or task.exception() or self._abandon(task.result()[2])
-            )
-            raise
+        if self.shared is None and _short(items):
+            results, pending, futures = self._start(items)  # no await: nothing to cancel
+        else:
+            # shielded: a call cancelled while the thread schedules still abandons its futures
+            start = asyncio.ensure_future(self._begin(items))
+            try:
+                results, pending, futures = await asyncio.shield(start)
+            except asyncio.CancelledError:
+                start.add_done_callback(
+                    lambda task: task.cancelled() or task.exception()
+                    or self._abandon(task.result()[2])
+                )
+                raise
         try:
             await _all_done(futures)
         except asyncio.CancelledError:
@@ -434,10 +441,14 @@ class Engine:
     async def _begin(
         self, items: Sequence[ScoreItem]
     ) -> tuple[list[ScoreResult | None], list[_Pending], _Futures]:
-        """`_start`, with the shared cache asked between the local cache and scheduling."""
+        """`_start`, with the shared cache asked between the local cache and scheduling.
+
+        Extraction runs in a thread, off the event loop, unless the batch is `_short`."""
+        inline = _short(items)
         if self.shared is None:
-            return await asyncio.to_thread(self._start, items)
-        results, pending = await asyncio.to_thread(self._prepare_batch, items)
+            return self._start(items) if inline else await asyncio.to_thread(self._start, items)
+        results, pending = (self._prepare_batch(items) if inline
+                            else await asyncio.to_thread(self._prepare_batch, items))
         await self._look_up_shared(pending)
         return results, pending, self._schedule_misses(pending)
 
@@ -575,6 +586,12 @@ class Engine:
 def _options_json(options: Any) -> str:
     """The cache-key text of a verifier's (frozen, hashable) options: once per options."""
     return canonical_json(dataclasses.asdict(options))
+
+
+def _short(items: Sequence[ScoreItem]) -> bool:
+    """Whether the batch's text is so short that handing its extraction to a thread would
+    cost more than the work it moves off the event loop (see `INLINE_TEXT_CHARS`)."""
+    return sum(len(item.response) for item in items) <= INLINE_TEXT_CHARS
 
 
 async def _all_done(futures: _Futures) -> None:

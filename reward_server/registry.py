@@ -154,6 +154,10 @@ def names() -> list[str]:
     return sorted(_SPECS)
 
 
+def is_registered(name: str) -> bool:
+    return name in _SPECS
+
+
 class OptionsError(ValueError):
     """A request's `options` do not fit the verifier; `field` names the offending key."""
 

@@ -124,6 +124,11 @@ def valid_unicode(text: str) -> str:
     return text
 
 
+# One encoder for every call: `json.dumps` with arguments builds a new one each time, which
+# costs more than encoding the small values of a cache key (several per item).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """A stable text form of a JSON-like value, used in cache keys."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)

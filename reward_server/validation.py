@@ -164,7 +164,7 @@ def item_errors(
                 "(REWARD_MAX_ID_CHARS)",
             )
         )
-    if item.answer_type not in registry.names():
+    if not registry.is_registered(item.answer_type):
         errors.append(
             FieldError(
                 index,

@@ -4,13 +4,14 @@ identical answers are verified once, results keep request order."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import zlib
 
 import pytest
 
 from reward_server.cache import LRUVerdictCache, verdict_key
-from reward_server.engine import Engine
+from reward_server.engine import INLINE_TEXT_CHARS, Engine
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, Verdict
 
@@ -110,6 +111,27 @@ def test_async_score_matches_sync(engine: Engine) -> None:
     sync = engine.score_sync(batch)
     async_results = asyncio.run(engine.score(batch))
     assert [r.reward for r in async_results] == [r.reward for r in sync]
+
+
+def test_a_long_batch_is_extracted_off_the_event_loop(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch with more text than `INLINE_TEXT_CHARS` is extracted in a thread (the event
+    loop keeps serving meanwhile); a short one on the loop, which costs less than a hop."""
+    threads: list[str] = []
+    prepare = Engine._prepare_batch
+
+    def recording(self: Engine, items: list[ScoreItem]) -> object:
+        threads.append(threading.current_thread().name)
+        return prepare(self, items)
+
+    monkeypatch.setattr(Engine, "_prepare_batch", recording)
+    short = [item("1", "1")]
+    long = [item("1" + " " * INLINE_TEXT_CHARS, "1")]
+    results = asyncio.run(engine.score(short)) + asyncio.run(engine.score(long))
+    assert [r.reward for r in results] == [1.0, 1.0]
+    assert threads[0] == threading.main_thread().name
+    assert threads[1] != threading.main_thread().name
 
 
 def test_lru_cache_evicts_oldest() -> None:

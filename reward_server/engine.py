@@ -444,10 +444,9 @@ class Engine:
         """`_start`, with the shared cache asked between the local cache and scheduling.
 
         Extraction runs in a thread, off the event loop, unless the batch is `_short`."""
-        inline = _short(items)
         if self.shared is None:
-            return self._start(items) if inline else await asyncio.to_thread(self._start, items)
-        results, pending = (self._prepare_batch(items) if inline
+            return await asyncio.to_thread(self._start, items)  # `score` did the short ones
+        results, pending = (self._prepare_batch(items) if _short(items)
                             else await asyncio.to_thread(self._prepare_batch, items))
         await self._look_up_shared(pending)
         return results, pending, self._schedule_misses(pending)

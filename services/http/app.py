@@ -18,6 +18,7 @@ still document the contract in the OpenAPI schema.
 adds the request latency of `POST /score` (transport `http`).
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -156,8 +157,10 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "version": reward_server.__version__,
-                **app.state.engine.health()}
+        # in a thread: the first call probes the code sandbox (starts one), which must not
+        # stall the requests the event loop serves meanwhile
+        state = await asyncio.to_thread(app.state.engine.health)
+        return {"status": "ok", "version": reward_server.__version__, **state}
 
     @app.get("/metrics", response_class=Response)
     async def metrics() -> Response:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -102,6 +105,35 @@ def test_too_long_response_is_413_naming_the_item(client: TestClient) -> None:
 def test_health_reports_the_pool(client: TestClient) -> None:
     payload = client.get("/health").json()
     assert payload["status"] == "ok" and payload["workers"] == 2 and payload["pool_active"]
+
+
+def test_a_slow_health_probe_does_not_stall_other_requests(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/health` gathers the engine's state (the first call probes the code sandbox) off
+    the event loop: a request that comes meanwhile is answered first."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    sandbox = engine._code_sandbox()
+
+    def slow_probe() -> dict[str, object]:
+        time.sleep(1.0)
+        return sandbox
+
+    monkeypatch.setattr(engine, "_code_sandbox", slow_probe)
+    done: list[str] = []
+
+    async def get(path: str, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            assert (await http.get(path)).status_code == 200
+        done.append(path)
+
+    async def both() -> None:
+        await asyncio.gather(get("/health", 0.0), get("/answer-types", 0.2))
+
+    asyncio.run(both())
+    assert done == ["/answer-types", "/health"]
 
 
 def test_answer_types_lists_the_registry_with_option_defaults(client: TestClient) -> None:

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _add_validate(commands: Any) -> None:
-    from services.validate import (
+    from services.validate_defaults import (
         DEFAULT_CONCURRENCY,
         DEFAULT_RETRIES,
         DEFAULT_TIMEOUT_S,

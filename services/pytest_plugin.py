@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from services.validate import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, TRANSPORTS
+from services.validate_defaults import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, TRANSPORTS
 
 SUITE = Path(__file__).resolve().with_name("known_answer_suite.py")
 

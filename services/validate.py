@@ -35,11 +35,11 @@ from reward_client.client import pick_transport
 from reward_server import known_answers
 from reward_server.known_answers import KnownAnswer
 from reward_server.known_answers.report import Outcome, Report, build_report
-
-TRANSPORTS = ("http", "grpc")
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_CONCURRENCY = 8
-DEFAULT_RETRIES = 1
+from services.validate_defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+)
 
 
 class ValidationUnavailable(RuntimeError):

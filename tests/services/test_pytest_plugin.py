@@ -21,6 +21,17 @@ def test_the_plugin_is_installed_with_the_package() -> None:
     assert "services.pytest_plugin" in plugins
 
 
+def test_the_plugin_loads_no_client_code() -> None:
+    """The plugin loads in every pytest run where the package is installed: without
+    `--reward-url` it must cost nothing (no validation code, no HTTP client)."""
+    code = ("import sys, services.pytest_plugin; "
+            "print(sorted(m for m in sys.modules if m == 'services.validate' "
+            "or m.split('.')[0] in ('httpx', 'grpc', 'reward_client')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_passes_against_the_real_server(known_answer_server: str, tmp_path: Path) -> None:
     done = run_pytest(tmp_path, "--reward-url", known_answer_server,
                       "--reward-answer-types", "number,bbox", "-v", "-rA")

@@ -79,10 +79,15 @@ SPATIAL_PROBLEM_TYPE = "spatial-reasoning"
 # What the caches keep: the response's own verdicts (a rejection is the response's too);
 # timeouts and errors may come from load, so they are verified again next time.
 CACHED_STATUSES = ("ok", "rejected")
-# A batch whose responses hold at most this many characters in all is extracted on the
-# event loop (extraction is linear: a few milliseconds at worst); a longer one in a thread.
+# A batch of at most INLINE_ITEMS items whose text (responses, references, choices) holds
+# at most INLINE_TEXT_CHARS characters in all is extracted on the event loop (extraction is
+# linear: a few milliseconds at worst); any other in a thread.
+INLINE_ITEMS = 256
 INLINE_TEXT_CHARS = 16_384
 
+
+# Held while `/health` asks whether a code sandbox starts (the first time it starts one).
+_SANDBOX_PROBE = threading.Lock()
 
 # Seconds the worker's initializer spent warming up (set in the worker process).
 _warmup_seconds: float | None = None
@@ -389,11 +394,13 @@ class Engine:
         }
 
     def _code_sandbox(self) -> dict[str, Any]:
-        """Whether general-code items can run (probed once per process)."""
+        """Whether general-code items can run (probed once per process: calls that come
+        while the first probes wait for its answer instead of starting sandboxes too)."""
         config = sandbox.SandboxConfig(
             self.settings.code_python, self.settings.code_uid, self.settings.code_gid
         )
-        return sandbox.status(config)
+        with _SANDBOX_PROBE:
+            return sandbox.status(config)
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -588,9 +595,33 @@ def _options_json(options: Any) -> str:
 
 
 def _short(items: Sequence[ScoreItem]) -> bool:
-    """Whether the batch's text is so short that handing its extraction to a thread would
-    cost more than the work it moves off the event loop (see `INLINE_TEXT_CHARS`)."""
-    return sum(len(item.response) for item in items) <= INLINE_TEXT_CHARS
+    """Whether the batch is so small that handing its extraction to a thread would cost
+    more than the work it moves off the event loop (see `INLINE_TEXT_CHARS`). Stops
+    counting as soon as it is not: the count itself must stay cheap."""
+    if len(items) > INLINE_ITEMS:
+        return False
+    budget = INLINE_TEXT_CHARS
+    for item in items:
+        budget -= len(item.response) + _text_size(item.answer, budget)
+        budget -= _text_size(item.choices or (), budget)
+        if budget < 0:
+            return False
+    return True
+
+
+def _text_size(value: Any, budget: int) -> int:
+    """About how many characters `value` (a reference: text, a number, nested lists) takes,
+    counted only until it is over `budget`."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, list | tuple):
+        return 8
+    size = 2
+    for element in value:
+        size += _text_size(element, budget - size) + 1
+        if size > budget:
+            break
+    return size
 
 
 async def _all_done(futures: _Futures) -> None:

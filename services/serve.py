@@ -54,6 +54,11 @@ class _HttpServer(uvicorn.Server):
         self.on_exit()
 
 
+def _log_failure(future: asyncio.Future[object]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("the start-up health probe failed", exc_info=future.exception())
+
+
 def serve(settings: Settings, log_level: str = "info") -> None:
     """Serve until SIGTERM/SIGINT; gRPC too unless `settings.grpc_port` is 0."""
     asyncio.run(_serve(settings, log_level))
@@ -102,6 +107,8 @@ async def _serve(settings: Settings, log_level: str) -> None:
         # collector's sight, so that the garbage of each request is all it walks.
         gc.collect()
         gc.freeze()
+        # the first /health probes the code sandbox: do it now, before any client waits
+        loop.run_in_executor(None, engine.health).add_done_callback(_log_failure)
         try:
             await http.serve()
         finally:

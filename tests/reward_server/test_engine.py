@@ -4,6 +4,7 @@ identical answers are verified once, results keep request order."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 import zlib
@@ -11,7 +12,7 @@ import zlib
 import pytest
 
 from reward_server.cache import LRUVerdictCache, verdict_key
-from reward_server.engine import INLINE_TEXT_CHARS, Engine
+from reward_server.engine import INLINE_ITEMS, INLINE_TEXT_CHARS, Engine
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, Verdict
 
@@ -116,8 +117,9 @@ def test_async_score_matches_sync(engine: Engine) -> None:
 def test_a_long_batch_is_extracted_off_the_event_loop(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch with more text than `INLINE_TEXT_CHARS` is extracted in a thread (the event
-    loop keeps serving meanwhile); a short one on the loop, which costs less than a hop."""
+    """A batch with more text than `INLINE_TEXT_CHARS` (responses or references) or more
+    items than `INLINE_ITEMS` is extracted in a thread (the event loop keeps serving
+    meanwhile); a short one on the loop, which costs less than a hop."""
     threads: list[str] = []
     prepare = Engine._prepare_batch
 
@@ -126,12 +128,18 @@ def test_a_long_batch_is_extracted_off_the_event_loop(
         return prepare(self, items)
 
     monkeypatch.setattr(Engine, "_prepare_batch", recording)
-    short = [item("1", "1")]
-    long = [item("1" + " " * INLINE_TEXT_CHARS, "1")]
-    results = asyncio.run(engine.score(short)) + asyncio.run(engine.score(long))
-    assert [r.reward for r in results] == [1.0, 1.0]
-    assert threads[0] == threading.main_thread().name
-    assert threads[1] != threading.main_thread().name
+    batches = {
+        "short": [item("1", "1")],
+        "a long response": [item("1" + " " * INLINE_TEXT_CHARS, "1")],
+        "a long reference": [item("1", "1" * INLINE_TEXT_CHARS)],
+        "a long list reference": [item("1", [["1"] * INLINE_TEXT_CHARS])],  # type: ignore[arg-type]
+        "many items": [item("1", "1") for _ in range(INLINE_ITEMS + 1)],
+    }
+    for batch in batches.values():
+        asyncio.run(engine.score(batch))
+    on_loop = {name: thread == threading.main_thread().name
+               for name, thread in zip(batches, threads, strict=True)}
+    assert on_loop == {name: name == "short" for name in batches}
 
 
 def test_lru_cache_evicts_oldest() -> None:
@@ -215,14 +223,25 @@ def test_cache_stays_bounded_under_150k_distinct_items(fake_answer_type: str) ->
         results = small.score_sync(items)
         assert len(results) == 3000 and {r.status for r in results} == {"ok"}
         assert small.health()["cache_stats"]["local"]["size"] == 300
-def test_cancelled_call_frees_its_workers(fake_answer_type: str) -> None:
+# A short batch is scheduled on the event loop, a long one (more text than
+# INLINE_TEXT_CHARS) from a thread, behind a shielded task: cancelling must work for both.
+PADDING = {"short": "", "long": " " * INLINE_TEXT_CHARS}
+
+
+def padded(scored: ScoreItem, padding: str) -> ScoreItem:
+    return dataclasses.replace(scored, response=scored.response + padding)
+
+
+@pytest.mark.parametrize("batch", sorted(PADDING))
+def test_cancelled_call_frees_its_workers(fake_answer_type: str, batch: str) -> None:
     """Both workers are busy with a call that is then cancelled: the next call is served
     at once, not after the abandoned items' 20 s."""
+    pad = PADDING[batch]
     with Engine(Settings(workers=2, item_timeout_s=30, cache_size=0)) as eng:
 
         async def scenario() -> tuple[list[str], float]:
-            abandoned = asyncio.create_task(eng.score([item("sleep:20", "a"),
-                                                       item("sleep:20", "b")]))
+            abandoned = asyncio.create_task(eng.score([padded(item("sleep:20", "a"), pad),
+                                                       padded(item("sleep:20", "b"), pad)]))
             await asyncio.sleep(1.0)  # both running in the workers
             abandoned.cancel()
             started = asyncio.get_running_loop().time()
@@ -235,13 +254,14 @@ def test_cancelled_call_frees_its_workers(fake_answer_type: str) -> None:
         assert eng.health()["inflight"] == 0
 
 
+@pytest.mark.parametrize("batch", sorted(PADDING))
 def test_cancelling_one_call_keeps_a_verification_another_call_shares(
-    fake_answer_type: str,
+    fake_answer_type: str, batch: str
 ) -> None:
     with Engine(Settings(workers=1, item_timeout_s=10, cache_size=0)) as eng:
 
         async def scenario() -> str:
-            shared = [item("sleep:1.5", "x")]
+            shared = [padded(item("sleep:1.5", "x"), PADDING[batch])]
             first = asyncio.create_task(eng.score(shared))
             second = asyncio.create_task(eng.score(shared))
             await asyncio.sleep(0.5)

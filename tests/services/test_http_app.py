@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -114,9 +114,11 @@ def test_a_slow_health_probe_does_not_stall_other_requests(
     the event loop: a request that comes meanwhile is answered first."""
     engine = client.app.state.engine  # type: ignore[attr-defined]
     sandbox = engine._code_sandbox()
+    answered = threading.Event()
 
     def slow_probe() -> dict[str, object]:
-        time.sleep(1.0)
+        # until the other request is answered: for good if it cannot be (the loop is held)
+        answered.wait(timeout=10)
         return sandbox
 
     monkeypatch.setattr(engine, "_code_sandbox", slow_probe)
@@ -128,6 +130,7 @@ def test_a_slow_health_probe_does_not_stall_other_requests(
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             assert (await http.get(path)).status_code == 200
         done.append(path)
+        answered.set()
 
     async def both() -> None:
         await asyncio.gather(get("/health", 0.0), get("/answer-types", 0.2))

@@ -20,37 +20,41 @@ from fastapi.routing import APIRoute
 from reward_server.validation import check_count
 
 
-def parse_json_body(body: bytes) -> Any:
-    """The JSON value of a request body; every failure is a `RequestValidationError` of
-    type `json_invalid` (a 422), never another exception (see `JSONBodyRequest`)."""
+def loads_json(body: bytes) -> Any:
+    """`json.loads`, whose every failure is a `json.JSONDecodeError`.
+
+    `json.loads` also raises RecursionError (deep nesting), UnicodeDecodeError (a body
+    that is not UTF-8) and ValueError (an integer of thousands of digits); FastAPI turns
+    those into a bare 400, a `JSONDecodeError` into its 422 for invalid JSON.
+    """
     try:
         return json.loads(body)
-    except (RecursionError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise json.JSONDecodeError(reason, "", 0) from None
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The JSON value of a request body; every failure is a `RequestValidationError` of
+    type `json_invalid` (a 422) in the shape FastAPI gives its own, never another
+    exception."""
+    try:
+        return loads_json(body)
+    except json.JSONDecodeError as exc:
         raise RequestValidationError([{
-            "type": "json_invalid", "loc": ("body",), "msg": "JSON decode error",
-            "input": {}, "ctx": {"error": reason},
+            "type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
+            "input": {}, "ctx": {"error": exc.msg},
         }]) from None
 
 
 class JSONBodyRequest(Request):
-    """A request whose JSON body fails only with `json.JSONDecodeError`.
-
-    `json.loads` also raises RecursionError (deep nesting), UnicodeDecodeError (a body
-    that is not UTF-8) and ValueError (an integer of thousands of digits); FastAPI turns
-    those into a bare 400, this into its 422 for invalid JSON.
-    """
+    """A request whose JSON body fails only with `json.JSONDecodeError` (`loads_json`)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                self._json = json.loads(body)
-            except json.JSONDecodeError:
-                raise
-            except (RecursionError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-                raise json.JSONDecodeError(reason, "", 0) from None
+            self._json = loads_json(await self.body())
         return self._json
 
 

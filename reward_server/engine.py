@@ -86,9 +86,6 @@ INLINE_ITEMS = 256
 INLINE_TEXT_CHARS = 16_384
 
 
-# Held while `/health` asks whether a code sandbox starts (the first time it starts one).
-_SANDBOX_PROBE = threading.Lock()
-
 # Seconds the worker's initializer spent warming up (set in the worker process).
 _warmup_seconds: float | None = None
 
@@ -394,13 +391,11 @@ class Engine:
         }
 
     def _code_sandbox(self) -> dict[str, Any]:
-        """Whether general-code items can run (probed once per process: calls that come
-        while the first probes wait for its answer instead of starting sandboxes too)."""
+        """Whether general-code items can run (probed once per process)."""
         config = sandbox.SandboxConfig(
             self.settings.code_python, self.settings.code_uid, self.settings.code_gid
         )
-        with _SANDBOX_PROBE:
-            return sandbox.status(config)
+        return sandbox.status(config)
 
     # -- scoring --------------------------------------------------------------------------
 

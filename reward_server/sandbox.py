@@ -64,6 +64,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -452,9 +453,18 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+# Held while `status` probes: a call that comes while the first one starts its sandboxes
+# waits for that answer (cached) instead of starting sandboxes of its own.
+_PROBING = threading.Lock()
+
+
 def status(config: SandboxConfig | None = None) -> dict[str, Any]:
     """What `/health` shows: whether a sandbox starts, why not, and its one variable part."""
-    config = config or SandboxConfig()
+    with _PROBING:
+        return _status(config or SandboxConfig())
+
+
+def _status(config: SandboxConfig) -> dict[str, Any]:
     problem = probe(config)
     seccomp = seccomp_filter.build() is not None
     nested = seccomp

@@ -64,7 +64,11 @@ def cap_worker_memory(limit_mb: int) -> None:
 def tree_private_kib(root: int) -> tuple[int, list[int]]:
     """The summed `RssAnon` (KiB) of `root` and its descendants, and the descendants."""
     descendants = descendants_of(root)
-    return sum(_private_kib(pid) for pid in [root, *descendants]), descendants
+    return _private_total(root, descendants), descendants
+
+
+def _private_total(root: int, descendants: list[int]) -> int:
+    return sum(_private_kib(pid) for pid in [root, *descendants])
 
 
 def descendants_of(root: int) -> list[int]:
@@ -108,12 +112,10 @@ def _watch(root: int, limit_kib: int) -> None:
         time.sleep(WATCH_INTERVAL_S)
         if time.monotonic() - scanned >= RESCAN_S:
             descendants, scanned = descendants_of(root), time.monotonic()
-        used = sum(_private_kib(pid) for pid in [root, *descendants])
-        if used <= limit_kib:
+        if _private_total(root, descendants) <= limit_kib:
             continue
         # Recount on a fresh scan before killing: a pid of the last scan may be reused.
-        descendants = descendants_of(root)
-        used = sum(_private_kib(pid) for pid in [root, *descendants])
+        used, descendants = tree_private_kib(root)
         if used <= limit_kib:
             continue
         log.error("worker %d and its %d child processes use %d MiB, over their limit of %d "

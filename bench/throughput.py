@@ -2,15 +2,25 @@
 
 2,000 items of the simple answer types (multiple-choice, number, boolean, ocrtext, bbox,
 any), in groups of 16 samples per prompt with realistic duplication (a group repeats a
-few distinct answers), sent in batches of 8 groups (128 items). Scored
-(a) in process through `Engine` and (b) over HTTP against a freshly started server,
-each first with a cold verdict cache, then again warm (both once every worker has
-started and warmed up, as `/health` reports). Prints items/s and the p50/p99 latency of
-one batch, the HTTP rates as shares of the in-process ones, and where the CPU went: the
-CPU time per batch of the process that runs the engine (this one, or the server; its
-verifier worker processes not counted) and of the HTTP client, which shares the cores.
+few distinct answers), sent in batches of 8 groups (128 items). Scored (a) in process
+through `Engine` and (b) over HTTP against a server started beside it, each first with a
+cold verdict cache, then again warm (both once every worker has started and warmed up,
+as `/health` reports).
+
+The machine's speed drifts (a shared VM: the same pass can take twice as long a few
+seconds later), so the modes run interleaved: in `--rounds` rounds, each with new items
+(a new seed) and a fresh engine and server (empty caches), one cold pass of each mode,
+then `--warm-passes` warm passes of each in turn, the order of the modes alternating
+from round to round. The table gives medians over all passes of a mode; each ratio is
+the median over the pairs of passes run back to back. HTTP sends one request at a time
+(as the in-process rows do) and, warm, also `--in-flight` requests at once, as
+`reward_client` sends its chunks (4 by default): the client's own work then overlaps
+the server's. Also printed: the CPU time per batch of the process that runs the engine
+(this one, or the server; its verifier worker processes not counted) and of the HTTP
+client, which shares the two cores.
 
     python bench/throughput.py [--items 2000] [--workers 2] [--groups-per-batch 8]
+                               [--rounds 5] [--warm-passes 10] [--in-flight 4]
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +98,15 @@ def as_json(item: ScoreItem) -> dict[str, Any]:
             "answer": item.answer}
 
 
-Row = tuple[str, float, list[float], float, float | None]  # label, s, latencies, CPU s
+@dataclass
+class Pass:
+    """One pass over the items: wall seconds, each batch's latency, CPU seconds of the
+    engine's process and of the client (None in process)."""
+
+    seconds: float
+    latencies: list[float]
+    engine_cpu_s: float
+    client_cpu_s: float | None = None
 
 
 def process_cpu_s(pid: int) -> float:
@@ -96,57 +115,86 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_in_process(items: list[ScoreItem], workers: int) -> list[Row]:
-    rows = []
-    with Engine(Settings(workers=workers)) as engine:
-        while engine.health()["worker_start_s"] is None:
-            time.sleep(0.1)  # the workers are still starting and warming up
-        for label in ("cold", "warm"):
-            latencies = []
-            start, cpu = time.perf_counter(), time.process_time()
-            for batch in batches(items):
-                t0 = time.perf_counter()
-                engine.score_sync(batch)
-                latencies.append(time.perf_counter() - t0)
-            rows.append((f"in process, {label} cache", time.perf_counter() - start, latencies,
-                         time.process_time() - cpu, None))
-    return rows
-
-
-async def _post_all(url: str, items: list[ScoreItem]) -> tuple[float, list[float], float]:
-    """Seconds for all batches, each batch's latency, and the client's CPU seconds."""
+def in_process_pass(engine: Engine, items: list[ScoreItem]) -> Pass:
     latencies = []
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    start, cpu = time.perf_counter(), time.process_time()
+    for batch in batches(items):
+        t0 = time.perf_counter()
+        engine.score_sync(batch)
+        latencies.append(time.perf_counter() - t0)
+    return Pass(time.perf_counter() - start, latencies, time.process_time() - cpu)
+
+
+async def _post_all(url: str, items: list[ScoreItem], in_flight: int) -> Pass:
+    """All batches, at most `in_flight` requests at once (the server's CPU not filled in)."""
+    latencies = []
+    limiter = asyncio.Semaphore(in_flight)
+    async with httpx.AsyncClient(base_url=url, timeout=120,
+                                 limits=httpx.Limits(max_connections=in_flight)) as client:
+
+        async def post(batch: list[ScoreItem]) -> None:
+            async with limiter:
+                t0 = time.perf_counter()
+                # orjson, as a trainer's client would: the stdlib encoder costs the client
+                # (on the same two cores) about as much as the server's whole warm path
+                body = orjson.dumps({"items": [as_json(i) for i in batch]})
+                response = await client.post("/score", content=body,
+                                             headers={"content-type": "application/json"})
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - t0)
+
         start, cpu = time.perf_counter(), time.process_time()
-        for batch in batches(items):
-            t0 = time.perf_counter()
-            # orjson, as a trainer's client would: the stdlib encoder costs the client
-            # (on the same two cores) about as much as the server's whole warm path
-            body = orjson.dumps({"items": [as_json(i) for i in batch]})
-            response = await client.post("/score", content=body,
-                                         headers={"content-type": "application/json"})
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - t0)
-        return time.perf_counter() - start, latencies, time.process_time() - cpu
+        await asyncio.gather(*(post(batch) for batch in batches(items)))
+        return Pass(time.perf_counter() - start, latencies, 0.0, time.process_time() - cpu)
 
 
-def run_http(items: list[ScoreItem], workers: int) -> list[Row]:
-    rows = []
-    with server_process({"REWARD_WORKERS": str(workers)}, startup_s=180) as server:
-        url, pid = server.url, server.process.pid
-        while httpx.get(url + "/health", timeout=10).json()["worker_start_s"] is None:
-            time.sleep(0.1)  # the workers are still starting and warming up
-        for label in ("cold", "warm"):
-            server_cpu = process_cpu_s(pid)
-            total, latencies, client_cpu = asyncio.run(_post_all(url, items))
-            rows.append((f"HTTP, {label} cache", total, latencies,
-                         process_cpu_s(pid) - server_cpu, client_cpu))
-    return rows
+def http_pass(url: str, pid: int, items: list[ScoreItem], in_flight: int = 1) -> Pass:
+    server_cpu = process_cpu_s(pid)
+    result = asyncio.run(_post_all(url, items, in_flight))
+    result.engine_cpu_s = process_cpu_s(pid) - server_cpu
+    return result
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run(count: int, workers: int, rounds: int, in_flight: int,
+        warm_passes: int) -> dict[str, list[Pass]]:
+    """Every pass of every round, by mode; the modes interleaved (see the docstring)."""
+    passes: dict[str, list[Pass]] = {}
+    for round_ in range(rounds):
+        # a fresh engine and server each round: the cold passes start from empty caches
+        with Engine(Settings(workers=workers)) as engine, \
+                server_process({"REWARD_WORKERS": str(workers)}, startup_s=180) as server:
+            while (engine.health()["worker_start_s"] is None
+                   or httpx.get(server.url + "/health", timeout=10).json()["worker_start_s"]
+                   is None):
+                time.sleep(0.1)  # the workers are still starting and warming up
+            one_round(engine, server.url, server.process.pid, make_items(count, seed=round_),
+                      in_flight, warm_passes, reverse=round_ % 2 == 1, passes=passes)
+    return passes
+
+
+def one_round(engine: Engine, url: str, pid: int, items: list[ScoreItem], in_flight: int,
+              warm_passes: int, reverse: bool, passes: dict[str, list[Pass]]) -> None:
+    """A cold pass of each mode, then `warm_passes` of each in turn, into `passes`."""
+    modes = {
+        "in process": lambda: in_process_pass(engine, items),
+        "HTTP": lambda: http_pass(url, pid, items),
+    }
+    if in_flight > 1:
+        modes[f"HTTP, {in_flight} in flight"] = lambda: http_pass(url, pid, items, in_flight)
+    order = list(reversed(modes)) if reverse else list(modes)
+    for cache, repeats in (("cold", 1), ("warm", warm_passes)):
+        for _ in range(repeats):
+            for mode in order:
+                if cache == "cold" and "in flight" in mode:
+                    continue  # the cold HTTP pass has filled the server's cache
+                name, _, flight = mode.partition(", ")
+                label = f"{name}, {cache} cache" + (f", {flight}" if flight else "")
+                passes.setdefault(label, []).append(modes[mode]())
 
 
 def main() -> None:
@@ -155,28 +203,42 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--groups-per-batch", type=int, default=GROUPS_PER_BATCH,
                         help="groups of 16 per request (the recipe's batch is 32 prompts)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warm-passes", type=int, default=10,
+                        help="warm passes of each mode a round, interleaved")
+    parser.add_argument("--in-flight", type=int, default=4,
+                        help="requests at once in the extra warm HTTP row (reward_client's "
+                        "max_concurrency); 1 leaves the row out")
     args = parser.parse_args()
     globals()["GROUPS_PER_BATCH"] = args.groups_per_batch
     items = make_items(args.items)
     distinct = len({(i.answer_type, i.response, str(i.answer)) for i in items})
-    print(f"{len(items)} items, {distinct} distinct (answer, reference) pairs, "
-          f"batches of {GROUP * GROUPS_PER_BATCH}, {args.workers} workers\n")
-    rows = run_in_process(items, args.workers) + run_http(items, args.workers)
+    print(f"{len(items)} items a round, {distinct} distinct (answer, reference) pairs in the "
+          f"first, batches of {GROUP * GROUPS_PER_BATCH}, {args.workers} workers, "
+          f"{args.rounds} rounds\n")
+    passes = run(args.items, args.workers, args.rounds, args.in_flight, args.warm_passes)
     print("| mode | items/s | batch p50 ms | batch p99 ms | engine process CPU ms/batch "
           "| client CPU ms/batch |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    rates = {}
-    for label, total, latencies, cpu, client_cpu in rows:
-        rates[label] = len(items) / total
-        client = "" if client_cpu is None else f"{client_cpu / len(latencies) * 1000:.2f}"
-        print(f"| {label} | {rates[label]:,.0f} | "
+    rates = {label: [len(items) / p.seconds for p in runs] for label, runs in passes.items()}
+    for label, runs in passes.items():
+        latencies = [t for p in runs for t in p.latencies]
+        per_batch = len(runs[0].latencies)
+        engine_cpu = statistics.median(p.engine_cpu_s for p in runs) / per_batch * 1000
+        client = "" if runs[0].client_cpu_s is None else (
+            f"{statistics.median(p.client_cpu_s or 0.0 for p in runs) / per_batch * 1000:.2f}")
+        print(f"| {label} | {statistics.median(rates[label]):,.0f} | "
               f"{statistics.median(latencies) * 1000:.1f} | "
-              f"{percentile(latencies, 0.99) * 1000:.1f} | "
-              f"{cpu / len(latencies) * 1000:.2f} | {client} |")
-    for cache in ("cold", "warm"):
-        share = rates[f"HTTP, {cache} cache"] / rates[f"in process, {cache} cache"]
-        print(f"\nHTTP, {cache} cache: {share:.0%} of the in-process rate", end="")
-    print(f"\n\nload average (1, 5, 15 min) at the end: "
+              f"{percentile(latencies, 0.99) * 1000:.1f} | {engine_cpu:.2f} | {client} |")
+    print()
+    for label in rates:
+        if label.startswith("HTTP"):
+            cache = "cold" if "cold" in label else "warm"
+            base = rates[f"in process, {cache} cache"]
+            share = statistics.median(h / b for h, b in zip(rates[label], base, strict=True))
+            print(f"{label}: {share:.0%} of the in-process rate (median of {len(base)} "
+                  "interleaved pairs of passes)")
+    print(f"\nload average (1, 5, 15 min) at the end: "
           f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 

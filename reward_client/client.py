@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -298,6 +300,19 @@ class RewardClient:
                 ) from exc
 
 
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+def json_body(value: Any) -> bytes:
+    """`value` as JSON: orjson, which costs a trainer's process several times less than the
+    stdlib encoder; the stdlib for what orjson refuses (text with lone surrogates, which
+    model output can hold, and integers over 64 bits), escaped as the server reads it."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value).encode()
+
+
 class HttpConnection:
     """The HTTP transport: `POST /score`, `GET /health`, `GET /answer-types` (httpx)."""
 
@@ -328,14 +343,15 @@ class HttpConnection:
         await self._client.__aexit__(kind, exc, tb)
 
     async def score(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        response = await self._client.post("/score", json={"items": chunk})
+        response = await self._client.post("/score", content=json_body({"items": chunk}),
+                                           headers=_JSON_HEADERS)
         if response.status_code == 429 or response.status_code >= 500:
             raise Retryable(f"HTTP {response.status_code}: {response.text[:300]}")
         if response.status_code >= 400:
             raise RewardRequestError(
                 f"/score refused the request (HTTP {response.status_code}): {response.text[:2000]}"
             )
-        results = response.json().get("results")
+        results = orjson.loads(response.content).get("results")
         if not isinstance(results, list):
             raise RewardServerError(f"/score answered {type(results).__name__}, not results")
         return results

@@ -174,7 +174,7 @@ def build_options(name: str, raw: dict[str, Any] | None) -> Any:
     are frozen, so one object serves every item with the same name and knobs: a batch
     (validated by the HTTP layer, then used by the engine) pays for validation once.
     """
-    return _build_options(name, canonical_json(raw or {}))
+    return _build_options(name, canonical_json(raw) if raw else "{}")
 
 
 @lru_cache(maxsize=4096)

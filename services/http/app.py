@@ -30,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException
 
 import reward_server
@@ -65,6 +65,7 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
     leaves closing it to its owner; otherwise the app's lifespan starts and closes one."""
     settings = settings or Settings()
     item_model, request_model = request_models(registry.names())
+    item_adapter = TypeAdapter(item_model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,9 +147,10 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
                     raise RequestValidationError(
                         [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
             mode = body.invalid  # type: ignore[attr-defined]
-            parsed, ids = parse_items(body.items, item_model, mode)  # type: ignore[attr-defined]
+            parsed, ids = parse_items(body.items, item_adapter, mode)  # type: ignore[attr-defined]
             results = await score_items(engine, settings, parsed, ids, mode)
-            return Response(orjson.dumps({"results": [r.to_dict() for r in results]}),
+            # orjson writes the result dataclasses itself (their fields are the wire names)
+            return Response(orjson.dumps({"results": results}),
                             media_type="application/json")
 
     app.openapi = lambda: _openapi_with_request_body(app, request_model)  # type: ignore[method-assign]

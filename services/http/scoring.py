@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from reward_server.engine import Engine
 from reward_server.settings import Settings
@@ -29,25 +29,45 @@ from reward_server.validation import (
 InvalidMode = Literal["request", "item"]
 
 
+# pydantic's words for a dataclass's missing and unknown fields, in the words its models
+# use (and the 422s of this API always did)
+_MODEL_ERRORS = {
+    "missing_argument": ("missing", "Field required"),
+    "unexpected_keyword_argument": ("extra_forbidden", "Extra inputs are not permitted"),
+}
+
+
+def _in_model_terms(error: dict[str, Any]) -> dict[str, Any]:
+    kind, message = _MODEL_ERRORS.get(error["type"], (error["type"], error["msg"]))
+    return {**error, "type": kind, "msg": message}
+
+
 def parse_items(
-    raw_items: Sequence[Any], item_model: type[BaseModel], mode: InvalidMode
+    raw_items: Sequence[Any], item_model: TypeAdapter[ScoreItem], mode: InvalidMode
 ) -> tuple[list[ScoreItem | FieldError], list[str | None]]:
-    """Each item, or its first structural error; and the ids (also of invalid items)."""
+    """Each item, or its first structural error; and the ids (also of invalid items).
+
+    The request model has read every well-formed item into a `ScoreItem` already; the
+    others (raw objects) are validated again, alone, for their errors."""
     parsed: list[ScoreItem | FieldError] = []
     ids: list[str | None] = []
     wire_errors: list[dict[str, Any]] = []
     for index, raw in enumerate(raw_items):
+        if isinstance(raw, ScoreItem):
+            parsed.append(raw)
+            ids.append(raw.id)
+            continue
         try:
-            item = raw if isinstance(raw, BaseModel) else item_model.model_validate(raw)
+            item = item_model.validate_python(raw)
         except ValidationError as exc:
-            errors = exc.errors()
+            errors = [_in_model_terms(e) for e in exc.errors()]
             parsed.append(FieldError(index, tuple(errors[0]["loc"]), errors[0]["msg"]))
             raw_id = raw.get("id")
             ids.append(str(raw_id)[:256] if isinstance(raw_id, str | int) else None)
             wire_errors.extend({**e, "loc": ("body", "items", index, *e["loc"])} for e in errors)
             continue
-        parsed.append(item.to_item())  # type: ignore[attr-defined]
-        ids.append(parsed[-1].id)  # type: ignore[union-attr]
+        parsed.append(item)
+        ids.append(item.id)
     if wire_errors and mode == "request":
         raise RequestValidationError(wire_errors)
     return parsed, ids
@@ -58,17 +78,17 @@ async def score_items(engine: Engine, settings: Settings,
                       mode: InvalidMode) -> list[ScoreResult]:
     """Validate, score the valid items, and put every result back in request order."""
     # The limits hold for the whole request, invalid items included, and name items by
-    # their index in it.
+    # their index in it: the first item over a limit makes the request a 413, whatever
+    # else is wrong with it or with other items.
     check_count(len(parsed), settings)
-    for index, item in enumerate(parsed):
-        if isinstance(item, ScoreItem):
-            check_item_size(index, item, settings)
     problems: dict[int, FieldError] = {}
     every: list[FieldError] = []
     for index, item in enumerate(parsed):
-        found = [item] if isinstance(item, FieldError) else item_errors(
-            index, item, settings.max_id_chars
-        )
+        if isinstance(item, FieldError):
+            found = [item]
+        else:
+            check_item_size(index, item, settings)
+            found = item_errors(index, item, settings.max_id_chars)
         if found:
             problems[index] = found[0]
             every.extend(found)

@@ -133,3 +133,21 @@ def test_an_unreachable_server_is_named_in_the_error() -> None:
 
     with pytest.raises(RewardServerError, match="GET http://reward.test/answer-types.*running"):
         client_with(handler, retries=1).answer_types()
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("<answer>caf\u00e9</answer>", "caf\u00e9"),  # orjson writes it
+    ("<answer>\ud800 half a pair</answer>", 2**70),  # orjson refuses both: the stdlib writes them
+])
+def test_every_item_the_stdlib_encodes_is_sent_as_json(text: str, answer: Any) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["content-type"] == "application/json"
+        body = json.loads(request.content)
+        sent.extend(body["items"])
+        return httpx.Response(200, json={"results": [result_for(i) for i in body["items"]]})
+
+    item = {"id": "0", "answer_type": "number", "response": text, "answer": answer}
+    [result] = client_with(handler).score([item])
+    assert sent == [item] and result["id"] == "0"

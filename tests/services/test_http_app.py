@@ -50,7 +50,16 @@ def test_missing_field_names_item_index_and_field(client: TestClient) -> None:
     assert response.status_code == 422
     payload = response.json()
     assert payload["detail"][0]["loc"] == ["body", "items", 1, "response"]
-    assert payload["message"].startswith("items[1].response")
+    assert payload["detail"][0]["type"] == "missing"
+    assert payload["message"] == "items[1].response: Field required"
+
+
+def test_unknown_field_is_422_naming_it(client: TestClient) -> None:
+    response = client.post("/score", json={"items": [fake("<answer>7</answer>", colour="red")]})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "items", 0, "colour"]
+    assert (error["type"], error["msg"]) == ("extra_forbidden", "Extra inputs are not permitted")
 
 
 def test_wrong_type_is_422(client: TestClient) -> None:

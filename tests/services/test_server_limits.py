@@ -106,6 +106,52 @@ def test_idle_keep_alive_connection_is_closed(server: str) -> None:
     sock.close()
 
 
+def scoring_request(item: dict[str, object]) -> bytes:
+    payload = json.dumps({"items": [item]}).encode()
+    return (b"POST /score HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(payload), payload))
+
+
+def read_until(sock: socket.socket, *markers: bytes) -> bytes:
+    """What the server sends until every marker has arrived (it must not close first)."""
+    received = b""
+    sock.settimeout(5)
+    while not all(marker in received for marker in markers):
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {received!r}"
+        received += chunk
+    return received
+
+
+def test_pipelined_requests_are_all_answered_and_then_idle_times_out(server: str) -> None:
+    sock = connect(server)
+    first, second = ({**ITEM, "id": "first"}, {**ITEM, "id": "second"})
+    sock.sendall(scoring_request(first) + scoring_request(second))  # one write, two requests
+    received = read_until(sock, b'"first"', b'"second"')
+    assert received.count(b"HTTP/1.1 200") == 2
+    assert received.index(b'"first"') < received.index(b'"second"')
+    assert closed_by_server(sock, within_s=3.0)  # idle after both: the header deadline
+    sock.close()
+
+
+def test_a_pipelined_request_whose_headers_stop_is_closed(server: str) -> None:
+    sock = connect(server)
+    # the second request's headers never end: once the first is answered, they are late
+    sock.sendall(scoring_request({**ITEM, "id": "first"})
+                 + b"POST /score HTTP/1.1\r\nHost: x\r\n")
+    assert read_until(sock, b'"first"').startswith(b"HTTP/1.1 200")
+    # a byte now and then: each one would restart a timer that counts idleness
+    started = time.monotonic()
+    while time.monotonic() - started < 2.0:
+        try:
+            sock.sendall(b"X")
+        except OSError:
+            break  # closed by the server: what the test wants
+        time.sleep(0.3)
+    assert closed_by_server(sock, within_s=2.0)
+    sock.close()
+
+
 def test_chunked_body_over_the_limit_is_refused_as_it_streams(server: str) -> None:
     sock = connect(server)
     sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"

@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import random
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +119,50 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def in_process_pass(engine: Engine, items: list[ScoreItem]) -> Pass:
+def in_process_pass(engine: Engine, item_batches: list[list[ScoreItem]]) -> Pass:
     latencies = []
     start, cpu = time.perf_counter(), time.process_time()
-    for batch in batches(items):
+    for batch in item_batches:
         t0 = time.perf_counter()
         engine.score_sync(batch)
         latencies.append(time.perf_counter() - t0)
     return Pass(time.perf_counter() - start, latencies, time.process_time() - cpu)
+
+
+def _serve_passes(conn: Connection, workers: int) -> None:
+    """The in-process side: an `Engine` in a process of its own (not the HTTP client's,
+    whose event loop would share the GIL with the engine's pool threads), which runs a
+    pass for each list of batches it receives, until it receives None."""
+    with Engine(Settings(workers=workers)) as engine:
+        while engine.health()["worker_start_s"] is None:
+            time.sleep(0.1)  # the workers are still starting and warming up
+        conn.send("ready")
+        while (item_batches := conn.recv()) is not None:
+            conn.send(in_process_pass(engine, item_batches))
+
+
+@contextmanager
+def engine_process(workers: int) -> Iterator[Callable[[list[ScoreItem]], Pass]]:
+    """A started engine process (ready to score); yields: items -> their in-process pass."""
+    context = multiprocessing.get_context("spawn")
+    conn, child = context.Pipe()
+    process = context.Process(target=_serve_passes, args=(child, workers))
+    process.start()
+    try:
+        if conn.recv() != "ready":
+            raise RuntimeError("the engine process did not start")
+
+        def one_pass(items: list[ScoreItem]) -> Pass:
+            conn.send(batches(items))
+            result: Pass = conn.recv()
+            return result
+
+        yield one_pass
+        conn.send(None)
+        process.join(60)
+    finally:
+        if process.is_alive():
+            process.kill()
 
 
 async def _post_all(url: str, items: list[ScoreItem], in_flight: int) -> Pass:
@@ -166,22 +206,22 @@ def run(count: int, workers: int, rounds: int, in_flight: int,
     passes: dict[str, list[Pass]] = {}
     for round_ in range(rounds):
         # a fresh engine and server each round: the cold passes start from empty caches
-        with Engine(Settings(workers=workers)) as engine, \
+        with engine_process(workers) as in_process, \
                 server_process({"REWARD_WORKERS": str(workers)}, startup_s=180) as server:
-            while (engine.health()["worker_start_s"] is None
-                   or httpx.get(server.url + "/health", timeout=10).json()["worker_start_s"]
-                   is None):
+            while httpx.get(server.url + "/health", timeout=10).json()["worker_start_s"] is None:
                 time.sleep(0.1)  # the workers are still starting and warming up
-            one_round(engine, server.url, server.process.pid, make_items(count, seed=round_),
-                      in_flight, warm_passes, reverse=round_ % 2 == 1, passes=passes)
+            one_round(in_process, server.url, server.process.pid,
+                      make_items(count, seed=round_), in_flight, warm_passes,
+                      reverse=round_ % 2 == 1, passes=passes)
     return passes
 
 
-def one_round(engine: Engine, url: str, pid: int, items: list[ScoreItem], in_flight: int,
-              warm_passes: int, reverse: bool, passes: dict[str, list[Pass]]) -> None:
+def one_round(in_process: Callable[[list[ScoreItem]], Pass], url: str, pid: int,
+              items: list[ScoreItem], in_flight: int, warm_passes: int, reverse: bool,
+              passes: dict[str, list[Pass]]) -> None:
     """A cold pass of each mode, then `warm_passes` of each in turn, into `passes`."""
     modes = {
-        "in process": lambda: in_process_pass(engine, items),
+        "in process": lambda: in_process(items),
         "HTTP": lambda: http_pass(url, pid, items),
     }
     if in_flight > 1:

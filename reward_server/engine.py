@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -620,22 +621,36 @@ def _text_size(value: Any, budget: int) -> int:
 
 
 async def _all_done(futures: _Futures) -> None:
-    """Wait for every future. asyncio.wait, not gather: cancelling this call must not cancel
-    futures that other calls share (`Engine._abandon` decides); failures are read from the
-    futures afterwards."""
+    """Wait for every future, woken once when the last is done (not once per future: each
+    wake-up from a worker's thread costs the event loop a self-pipe round).
+
+    Cancelling this call does not cancel the futures, which other calls may share
+    (`Engine._abandon` decides); failures are read from the futures afterwards."""
     if not futures:
         return
-    waiting = [asyncio.wrap_future(f) for f in futures.values()]
-    for wrapper in waiting:
-        wrapper.add_done_callback(_retrieve)
-    await asyncio.wait(waiting)
+    distinct = list({id(f): f for f in futures.values()}.values())
+    loop = asyncio.get_running_loop()
+    all_done: asyncio.Future[None] = loop.create_future()
+    remaining = len(distinct)
+    lock = threading.Lock()
+
+    def one_done(_: concurrent.futures.Future[Verdict]) -> None:
+        nonlocal remaining
+        with lock:
+            remaining -= 1
+            if remaining:
+                return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_set_done, all_done)
+
+    for future in distinct:
+        future.add_done_callback(one_done)  # runs at once for a future already done
+    await all_done
 
 
-def _retrieve(wrapper: asyncio.Future[Verdict]) -> None:
-    """Mark a failure as seen (it is read from the concurrent future), so asyncio does not
-    log "exception was never retrieved" for it."""
-    if not wrapper.cancelled():
-        wrapper.exception()
+def _set_done(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # a cancelled call's waiter stays cancelled
+        waiter.set_result(None)
 
 
 def _finite(verdict: Verdict) -> Verdict:

@@ -4,6 +4,7 @@ identical answers are verified once, results keep request order."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import threading
 import time
@@ -12,7 +13,7 @@ import zlib
 import pytest
 
 from reward_server.cache import LRUVerdictCache, verdict_key
-from reward_server.engine import INLINE_ITEMS, INLINE_TEXT_CHARS, Engine
+from reward_server.engine import INLINE_ITEMS, INLINE_TEXT_CHARS, Engine, _all_done
 from reward_server.settings import Settings
 from reward_server.types import ScoreItem, Verdict
 
@@ -270,3 +271,33 @@ def test_cancelling_one_call_keeps_a_verification_another_call_shares(
             return result.status
 
         assert asyncio.run(scenario()) == "ok"
+
+
+def test_waiting_for_verdicts_ends_with_the_last_and_a_cancel_leaves_them_running() -> None:
+    futures = {f"k{i}": concurrent.futures.Future() for i in range(5)}
+    futures["k4"].set_result(Verdict(1.0))  # already done when the wait starts
+
+    def finish_later() -> None:
+        for key in ("k2", "k0", "k3", "k1"):
+            time.sleep(0.05)
+            futures[key].set_result(Verdict(1.0))
+
+    async def wait_all() -> list[bool]:
+        threading.Thread(target=finish_later).start()
+        await _all_done(futures)
+        return [f.done() for f in futures.values()]
+
+    assert asyncio.run(wait_all()) == [True] * 5
+
+    shared: concurrent.futures.Future[Verdict] = concurrent.futures.Future()
+
+    async def cancel_a_wait() -> None:
+        waiting = asyncio.ensure_future(_all_done({"a": shared, "b": shared}))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(cancel_a_wait())
+    assert not shared.cancelled() and not shared.done()
+    shared.set_result(Verdict(1.0))  # its callback finds the loop closed: no error

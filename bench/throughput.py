@@ -149,6 +149,9 @@ def engine_process(workers: int) -> Iterator[Callable[[list[ScoreItem]], Pass]]:
     process = context.Process(target=_serve_passes, args=(child, workers))
     process.start()
     try:
+        while not conn.poll(1.0):
+            if not process.is_alive():
+                raise RuntimeError(f"the engine process exited with {process.exitcode}")
         if conn.recv() != "ready":
             raise RuntimeError("the engine process did not start")
 

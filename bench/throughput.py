@@ -11,8 +11,10 @@ The machine's speed drifts (a shared VM: the same pass can take twice as long a 
 seconds later), so the modes run interleaved: in `--rounds` rounds, each with new items
 (a new seed) and a fresh engine and server (empty caches), one cold pass of each mode,
 then `--warm-passes` warm passes of each in turn, the order of the modes alternating
-from round to round. The table gives medians over all passes of a mode; each ratio is
-the median over the pairs of passes run back to back. HTTP sends one request at a time
+from round to round. The table gives medians over all passes of a mode (latency
+percentiles over all their batches); each ratio is the median over pairs of passes, the
+n-th pass of a mode against the n-th in process of the same round and cache, so it need
+not equal the ratio of the medians. HTTP sends one request at a time
 (as the in-process rows do) and, warm, also `--in-flight` requests at once, as
 `reward_client` sends its chunks (4 by default): the client's own work then overlaps
 the server's. Also printed: the CPU time per batch of the process that runs the engine
@@ -148,16 +150,22 @@ def engine_process(workers: int) -> Iterator[Callable[[list[ScoreItem]], Pass]]:
     conn, child = context.Pipe()
     process = context.Process(target=_serve_passes, args=(child, workers))
     process.start()
+    child.close()  # the child's end lives in the child only: its exit is our EOF
+
+    def answer() -> Any:
+        try:
+            return conn.recv()
+        except EOFError:
+            process.join(10)
+            raise RuntimeError(f"the engine process exited with {process.exitcode}") from None
+
     try:
-        while not conn.poll(1.0):
-            if not process.is_alive():
-                raise RuntimeError(f"the engine process exited with {process.exitcode}")
-        if conn.recv() != "ready":
+        if answer() != "ready":
             raise RuntimeError("the engine process did not start")
 
         def one_pass(items: list[ScoreItem]) -> Pass:
             conn.send(batches(items))
-            result: Pass = conn.recv()
+            result: Pass = answer()
             return result
 
         yield one_pass

@@ -31,6 +31,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -310,7 +311,28 @@ def json_body(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(value).encode()
+        return json.dumps(value, allow_nan=False).encode()
+
+
+def refuse_non_finite(items: Sequence[dict[str, Any]]) -> None:
+    """Raise ValueError for a NaN or infinite number in an item's `answer` or `options`:
+    JSON has none, and orjson would write `null` (for an option: its default)."""
+    for item in items:
+        for field in ("answer", "options"):
+            value = item.get(field)
+            if value is not None and not isinstance(value, str):
+                _refuse_non_finite(value)
+
+
+def _refuse_non_finite(value: Any) -> None:
+    elements = value.values() if isinstance(value, dict) else (
+        value if isinstance(value, list | tuple) else (value,))
+    for element in elements:
+        if isinstance(element, float):
+            if not math.isfinite(element):
+                raise ValueError(f"{element} is not a JSON number: send finite numbers only")
+        elif isinstance(element, dict | list | tuple):
+            _refuse_non_finite(element)
 
 
 class HttpConnection:
@@ -343,6 +365,7 @@ class HttpConnection:
         await self._client.__aexit__(kind, exc, tb)
 
     async def score(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        refuse_non_finite(chunk)
         response = await self._client.post("/score", content=json_body({"items": chunk}),
                                            headers=_JSON_HEADERS)
         if response.status_code == 429 or response.status_code >= 500:

@@ -42,7 +42,7 @@ from reward_server.validation import RequestInvalid, RequestTooLarge, check_coun
 from services.http.body import JSONBodyRoute, parse_json_body
 from services.http.frameworks import framework_router
 from services.http.limits import BodyLimit
-from services.http.schemas import ScoreResponse, request_models
+from services.http.schemas import ScoreResponse, in_model_words, request_models
 from services.http.scoring import parse_items, score_items
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,9 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
                 try:
                     body = request_model.model_validate(parsed_json)
                 except ValidationError as exc:
-                    raise RequestValidationError(
-                        [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+                    raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                                  for e in map(in_model_words, exc.errors())]
+                                                 ) from None
             mode = body.invalid  # type: ignore[attr-defined]
             parsed, ids = parse_items(body.items, item_adapter, mode)  # type: ignore[attr-defined]
             results = await score_items(engine, settings, parsed, ids, mode)

@@ -3,13 +3,14 @@
 - `BodyLimit` (ASGI middleware) refuses a request body larger than its limit with a 413,
   counting bytes as they stream in, before anything parses them: at once when the
   `Content-Length` says so, else as soon as the chunks received pass the limit.
-- `guarded_protocol(settings)` is uvicorn's httptools protocol (a C parser; uvicorn's h11
-  one, pure Python, cost a warm request about twice as much) with the deadlines uvicorn lacks
-  (it only times out a keep-alive connection after a response, and any byte cancels
+- `guarded_protocol(settings)` is uvicorn's httptools protocol (a C parser: uvicorn's
+  pure-Python h11 one used about twice its CPU a request here) with the deadlines uvicorn
+  lacks (it only times out a keep-alive connection after a response, and any byte cancels
   that): a connection must deliver its request line and headers within
   `header_timeout_s` of opening or of its previous response, and then its body within
-  `body_timeout_s`; else it is closed. A connection beyond `max_connections` is answered
-  503 and closed at once, so silent or dripping clients cannot exhaust the open files.
+  `body_timeout_s`; else it is closed. A request's line and headers may hold
+  `MAX_HEAD_BYTES` (more is a 431). A connection beyond `max_connections` is answered 503
+  and closed at once, so silent or dripping clients cannot exhaust the open files.
 - `log_resource_exhaustion(loop)` reports "out of file descriptors" (EMFILE and kin on
   accept) once per interval with a count, instead of once per attempt; and
   `fit_open_file_limit(settings)` keeps `max_connections` under the open-file limit, so
@@ -42,6 +43,16 @@ _BUSY_BODY = b'{"message": "too many open connections: retry shortly"}'
 _SERVICE_UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
     b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
+
+
+# A request's line and headers may hold this many bytes (h11, uvicorn's other protocol,
+# allows 16 KiB); more is answered 431 and the connection closed.
+MAX_HEAD_BYTES = 64 * 1024
+_HEAD_BODY = b'{"message": "the request line and headers are over %d bytes"}' % MAX_HEAD_BYTES
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_HEAD_BODY), _HEAD_BODY)
 )
 
 
@@ -81,7 +92,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise HTTPException(413, body_too_large_message(self.max_bytes))
+                    # the rest of the body is not read: the connection ends
+                    raise HTTPException(413, body_too_large_message(self.max_bytes),
+                                        headers={"connection": "close"})
             return message
 
         await self.app(scope, counted_receive, send)
@@ -117,6 +130,7 @@ def guarded_protocol(settings: Settings) -> type[HttpToolsProtocol]:
         _headers_in = False  # ... and its headers are
         _received = 0  # requests whose last byte is in
         _answered = 0  # responses sent
+        _head_bytes = 0  # bytes received while waiting for a request's line and headers
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(self.connections) >= settings.max_connections:
@@ -137,6 +151,19 @@ def guarded_protocol(settings: Settings) -> type[HttpToolsProtocol]:
             self._disarm()
             super().connection_lost(exc)
 
+        def data_received(self, data: bytes) -> None:
+            if not self._headers_in:
+                # Counted before parsing: httptools has no bound of its own, and joins a
+                # long line or header piece by piece (its cost grows with the square of
+                # the length). A read that also ends a body is counted whole: the bound
+                # is at most one read (256 KiB) loose.
+                self._head_bytes += len(data)
+            super().data_received(data)
+            if (not self._headers_in and self._head_bytes > MAX_HEAD_BYTES
+                    and not self.transport.is_closing()):
+                self.transport.write(_HEAD_TOO_LARGE)
+                self.transport.close()
+
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._in_request = True  # the headers' deadline (armed while idle) still runs
@@ -144,24 +171,36 @@ def guarded_protocol(settings: Settings) -> type[HttpToolsProtocol]:
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             self._headers_in = True
-            self._arm(settings.body_timeout_s)
+            self._head_bytes = 0
+            if self.pipeline:
+                # queued behind a request being served, reading paused: the body is read
+                # when the request starts (`on_response_complete` arms its deadline)
+                self._disarm()
+            else:
+                self._arm(settings.body_timeout_s)
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
             self._in_request = self._headers_in = False
             self._received += 1
-            self._disarm()  # the request is in: the server's own work has no deadline
+            if self._received <= self._answered:
+                # answered before its body was in (a 404, a refusal): idle from now
+                self._arm(settings.header_timeout_s)
+            else:
+                self._disarm()  # the request is in: the server's own work has no deadline
 
         def on_response_complete(self) -> None:
-            super().on_response_complete()
+            super().on_response_complete()  # starts the next pipelined request, if any
             self._answered += 1
             if self.transport.is_closing():
                 return
             if self._in_request and not self._headers_in:
                 self._arm(settings.header_timeout_s)  # a pipelined request's headers drip
+            elif self._in_request and not self.pipeline:
+                self._arm(settings.body_timeout_s)  # it has started: its body must come
             elif not self._in_request and self._received == self._answered:
                 self._arm(settings.header_timeout_s)  # idle: the next request's headers
-            # else a pipelined request is in (no deadline) or its body's deadline runs
+            # else a pipelined request is in, or still queued: no deadline while served
 
         def _arm(self, delay_s: float) -> None:
             self._disarm()

@@ -21,8 +21,15 @@ Reference = str | bool | int | float | list[Any]
 
 
 def _id_text(value: Any) -> Any:
-    """An integer `id` is echoed back as text; anything else is the type check's."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    """An `id` given as a number is echoed back as text (a whole float or a bool as the
+    integer it equals, as this API always did); anything else is the type check's."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value
 
 
 WireId = Annotated[str | None, BeforeValidator(_id_text, json_schema_input_type=str | int | None)]
@@ -34,7 +41,7 @@ def item_model(answer_types: list[str]) -> type[ScoreItem]:
 
     class WireScoreItem(ScoreItem):
         answer_type: names = Field(  # type: ignore[valid-type]
-            description="Which verifier scores the item (see /answer-types).")
+            description="Which verifier scores the item.")
         response: str = Field(description="The model's full completion text.")
         answer: Reference = Field(
             description="The reference: a string or number, or a list of acceptable ones "
@@ -67,6 +74,36 @@ class ScoreResultModel(BaseModel):
 
 class ScoreResponse(BaseModel):
     results: list[ScoreResultModel]
+
+
+# The wire item's fields in the order its errors are reported (the dataclass keeps its
+# base's order; a request's fields read best in this one), and pydantic's words for a
+# dataclass's errors in the words of its models, which this API's 422s always used.
+_FIELD_ORDER = {name: rank for rank, name in enumerate(
+    ("id", "answer_type", "response", "answer", "problem_type", "prompt_type", "choices",
+     "options"))}
+_MODEL_WORDS = {
+    "missing_argument": ("missing", "Field required"),
+    "unexpected_keyword_argument": ("extra_forbidden", "Extra inputs are not permitted"),
+    "dataclass_type": ("model_type", "Input should be a valid dictionary or instance of "
+                       "ScoreItem"),
+    "tuple_type": ("list_type", "Input should be a valid list"),
+}
+
+
+def in_model_words(error: dict[str, Any]) -> dict[str, Any]:
+    """One pydantic error about a wire item, as pydantic's models would have worded it."""
+    kind, message = _MODEL_WORDS.get(error["type"], (error["type"], error["msg"]))
+    return {**error, "type": kind, "msg": message}
+
+
+def item_errors_in_order(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A wire item's errors (locations from the item), worded as models word them, in
+    field order."""
+    def rank(error: dict[str, Any]) -> int:
+        return _FIELD_ORDER.get(error["loc"][0], len(_FIELD_ORDER)) if error["loc"] else -1
+
+    return sorted((in_model_words(e) for e in errors), key=rank)
 
 
 def request_models(answer_types: list[str]) -> tuple[type[ScoreItem], type[BaseModel]]:

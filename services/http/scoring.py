@@ -25,21 +25,9 @@ from reward_server.validation import (
     check_item_size,
     item_errors,
 )
+from services.http.schemas import item_errors_in_order
 
 InvalidMode = Literal["request", "item"]
-
-
-# pydantic's words for a dataclass's missing and unknown fields, in the words its models
-# use (and the 422s of this API always did)
-_MODEL_ERRORS = {
-    "missing_argument": ("missing", "Field required"),
-    "unexpected_keyword_argument": ("extra_forbidden", "Extra inputs are not permitted"),
-}
-
-
-def _in_model_terms(error: dict[str, Any]) -> dict[str, Any]:
-    kind, message = _MODEL_ERRORS.get(error["type"], (error["type"], error["msg"]))
-    return {**error, "type": kind, "msg": message}
 
 
 def parse_items(
@@ -60,7 +48,7 @@ def parse_items(
         try:
             item = item_model.validate_python(raw)
         except ValidationError as exc:
-            errors = [_in_model_terms(e) for e in exc.errors()]
+            errors = item_errors_in_order(exc.errors())
             parsed.append(FieldError(index, tuple(errors[0]["loc"]), errors[0]["msg"]))
             raw_id = raw.get("id")
             ids.append(str(raw_id)[:256] if isinstance(raw_id, str | int) else None)

@@ -151,3 +151,19 @@ def test_every_item_the_stdlib_encodes_is_sent_as_json(text: str, answer: Any) -
     item = {"id": "0", "answer_type": "number", "response": text, "answer": answer}
     [result] = client_with(handler).score([item])
     assert sent == [item] and result["id"] == "0"
+
+
+@pytest.mark.parametrize("field", ["answer", "options"])
+def test_a_number_json_cannot_carry_is_refused_before_sending(field: str) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"results": []})
+
+    item = {"id": "0", "answer_type": "number", "response": "<answer>1</answer>",
+            "answer": [1.0, float("nan")] if field == "answer" else 1.0,
+            "options": {"rel_tol": float("inf")} if field == "options" else {}}
+    with pytest.raises(ValueError, match="not a JSON number"):
+        client_with(handler).score([item])
+    assert sent == []  # not written as null (for an option: its default)

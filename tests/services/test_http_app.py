@@ -180,3 +180,22 @@ def test_metrics_count_items_and_say_the_cache_is_local(client: TestClient) -> N
     assert "reward_redis_up" not in text  # no Redis configured
     assert 'reward_request_seconds_count{transport="http"}' in text
     assert client.get("/health").json()["cache"] == "local"
+
+
+def test_number_ids_come_back_as_the_text_of_the_integer(client: TestClient) -> None:
+    items = [fake("<answer>7</answer>", id=value) for value in (12, 2.0, True)]
+    response = client.post("/score", json={"items": items})
+    assert [r["id"] for r in response.json()["results"]] == ["12", "2", "1"]
+
+
+@pytest.mark.parametrize(("item", "loc", "kind"), [
+    (5, ["body", "items", 0, "ScoreItem"], "model_type"),
+    (fake("<answer>7</answer>", choices="AB"), ["body", "items", 0, "choices"], "list_type"),
+])
+def test_wrong_shapes_keep_the_error_types_of_the_contract(
+    client: TestClient, item: object, loc: list[object], kind: str
+) -> None:
+    response = client.post("/score", json={"items": [item]})
+    assert response.status_code == 422
+    assert {"loc": loc, "type": kind} in [
+        {"loc": e["loc"], "type": e["type"]} for e in response.json()["detail"]]

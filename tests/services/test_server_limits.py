@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.http.limits import log_resource_exhaustion
-from tests.services.server_process import ROOT, free_port, running_server
+from services.http.limits import MAX_HEAD_BYTES, log_resource_exhaustion
+from tests.services.server_process import ROOT, free_port, running_server, server_process
 
 LIMITS = {
     "REWARD_WORKERS": "1",
@@ -140,16 +140,66 @@ def test_a_pipelined_request_whose_headers_stop_is_closed(server: str) -> None:
     sock.sendall(scoring_request({**ITEM, "id": "first"})
                  + b"POST /score HTTP/1.1\r\nHost: x\r\n")
     assert read_until(sock, b'"first"').startswith(b"HTTP/1.1 200")
-    # a byte now and then: each one would restart a timer that counts idleness
+    drip_until_closed(sock)
+    assert closed_by_server(sock, within_s=2.0)
+    sock.close()
+
+
+def drip_until_closed(sock: socket.socket, seconds: float = 2.0) -> None:
+    """Send a byte now and then (each would restart a timer that counts idleness)."""
     started = time.monotonic()
-    while time.monotonic() - started < 2.0:
+    while time.monotonic() - started < seconds:
         try:
             sock.sendall(b"X")
         except OSError:
-            break  # closed by the server: what the test wants
+            return  # closed by the server: what the test wants
         time.sleep(0.3)
+
+
+def test_a_request_answered_before_its_body_is_in_leaves_a_deadline(server: str) -> None:
+    sock = connect(server)
+    # /health is GET only: the 405 goes out before the body has arrived, the body after it
+    sock.sendall(b"POST /health HTTP/1.1\r\nHost: x\r\ncontent-length: 10\r\n\r\n12345")
+    assert read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 405")
+    sock.sendall(b"67890" + b"POST /score HTTP/1.1\r\nHost: x\r\n")  # then headers drip
+    drip_until_closed(sock)
     assert closed_by_server(sock, within_s=2.0)
     sock.close()
+
+
+def test_request_line_and_headers_over_the_limit_are_refused(server: str) -> None:
+    sock = connect(server)
+    started = time.monotonic()
+    try:
+        sock.sendall(b"GET /" + b"a" * (MAX_HEAD_BYTES + 300_000))  # more than one read
+    except OSError:
+        pass  # closed while sending: the refusal may already be there
+    answer = read_until(sock, b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 431") and closed_by_server(sock, within_s=2.0)
+    assert time.monotonic() - started < 1.0  # refused, not left to the header deadline
+    sock.close()
+    score_one(server)
+
+
+def test_a_queued_pipelined_request_waits_for_a_slow_one_without_a_deadline() -> None:
+    slow = {"answer_type": "test-fake", "response": "<answer>sleep:2.5</answer>",
+            "answer": "x", "id": "slow"}
+    with server_process({**LIMITS, "REWARD_ITEM_TIMEOUT_S": "10"}, with_fakes=True) as server:
+        while httpx.get(server.url + "/health").json()["worker_start_s"] is None:
+            time.sleep(0.1)  # the slow item must not wait for a worker's start
+        sock = connect(server.url)
+        second = scoring_request({**ITEM, "id": "second"})
+        head, body = second.split(b"\r\n\r\n", 1)
+        # the second request's headers come while the first (longer than the body deadline)
+        # is served, its body has been read and the server stops reading; its body later
+        sock.sendall(scoring_request(slow))
+        time.sleep(0.3)
+        sock.sendall(head + b"\r\n\r\n")
+        time.sleep(0.3)
+        sock.sendall(body)
+        received = read_until(sock, b'"slow"', b'"second"')
+        assert received.count(b"HTTP/1.1 200") == 2
+        sock.close()
 
 
 def test_chunked_body_over_the_limit_is_refused_as_it_streams(server: str) -> None:

@@ -64,7 +64,7 @@ from reward_server import registry, sandbox
 from reward_server import settings as settings_module
 from reward_server.cache import LRUVerdictCache, VerdictCache, verdict_key
 from reward_server.extraction import format_reward, think_has_box
-from reward_server.memory import MEMORY_EXIT_CODE, cap_worker_memory
+from reward_server.memory import MEMORY_CAP_MESSAGE, MEMORY_EXIT_CODE, cap_worker_memory
 from reward_server.metrics import CacheMode, EngineMetrics
 from reward_server.overrun import RetryPool, retry_verdict
 from reward_server.redis_cache import RedisVerdictCache
@@ -670,8 +670,7 @@ def _verdict_of(future: concurrent.futures.Future[Verdict]) -> Verdict:
         return Verdict(0.0, status="timeout", message="verifier exceeded the item timeout")
     except ProcessExpired as exc:
         if exc.exitcode == MEMORY_EXIT_CODE:
-            return Verdict(0.0, status="error", message="verification exceeded the worker "
-                           "memory cap (REWARD_WORKER_MEMORY_MB); the worker was killed")
+            return Verdict(0.0, status="error", message=MEMORY_CAP_MESSAGE)
         return Verdict(0.0, status="error", message=f"verifier worker died: {exc}")
     except concurrent.futures.CancelledError:
         return Verdict(0.0, status="error", message="verification was cancelled")

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 # A worker killed by its watchdog exits with this code, which the engine reports.
 MEMORY_EXIT_CODE = 86
+# The error of an item whose verification was killed for it.
+MEMORY_CAP_MESSAGE = ("verification exceeded the worker memory cap (REWARD_WORKER_MEMORY_MB); "
+                      "the worker was killed")
 WATCH_INTERVAL_S = 0.1
 RESCAN_S = 2.0
 

@@ -38,6 +38,7 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
+from reward_server.memory import MEMORY_CAP_MESSAGE, MEMORY_EXIT_CODE, cap_worker_memory
 from reward_server.settings import Settings, adopt
 from reward_server.types import ItemContext, Verdict
 
@@ -77,6 +78,13 @@ def _compare_on_a_budget(
     return verdict
 
 
+def _start_retry_process(settings: Settings) -> None:
+    """Retry-process initializer: the engine's settings, and the memory cap its workers
+    have (`reward_server.memory`): a retry may not use more than the first try could."""
+    adopt(settings)
+    cap_worker_memory(settings.worker_memory_mb)
+
+
 class RetryPool:
     """The separate pool that re-verifies overrunning items, one fresh process each."""
 
@@ -86,8 +94,8 @@ class RetryPool:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPool:
-        return ProcessPool(max_workers=self.workers, max_tasks=1, initializer=adopt,
-                           initargs=(self.settings,))
+        return ProcessPool(max_workers=self.workers, max_tasks=1,
+                           initializer=_start_retry_process, initargs=(self.settings,))
 
     def schedule(
         self, module: str, extracted: str, reference: Any, options: Any, context: ItemContext
@@ -120,6 +128,8 @@ def retry_verdict(future: concurrent.futures.Future[Verdict], budget_s: float) -
             return Verdict(0.0, status="rejected", message=(
                 f"verifying this response used more than its {budget_s:g}s of CPU time, "
                 "twice"))
+        if exc.exitcode == MEMORY_EXIT_CODE:
+            return Verdict(0.0, status="error", message=MEMORY_CAP_MESSAGE)
         return Verdict(0.0, status="error", message=f"verifier worker died: {exc}")
     except concurrent.futures.CancelledError:
         return Verdict(0.0, status="error", message="verification was cancelled")

@@ -78,3 +78,27 @@ def test_a_javascript_memory_bomb_crashes_its_page_quickly_and_scores_zero() -> 
     # What the worker tree added stays under its 1024 MiB cap (plus one watch interval).
     assert peak[0] - baseline < 1024 + 256, f"grew by {peak[0] - baseline} MiB"
     assert after.status == "ok" and after.reward > 0.9
+
+
+def test_a_retry_has_the_memory_cap_of_a_first_try(fake_answer_type: str) -> None:
+    from reward_server import registry
+    from reward_server.overrun import RetryPool, retry_verdict
+    from reward_server.types import ItemContext
+
+    settings = Settings(workers=1, item_timeout_s=20.0, worker_memory_mb=300)
+    pool = RetryPool(settings)
+    spec = registry.get(fake_answer_type)
+    options = registry.build_options(fake_answer_type, {})
+    try:
+        def retried(answer: str) -> tuple[str, str | None]:
+            future = pool.schedule(spec.module, answer, answer, options, ItemContext())
+            verdict = retry_verdict(future, settings.item_timeout_s)
+            return verdict.status, verdict.message
+
+        assert retried("alloc:100")[0] == "ok"
+        status, message = retried("alloc:2000")  # over the process's own limit
+        assert status == "error" and "MemoryError" in (message or "")
+        status, message = retried("children-alloc:3:200")  # the tree over it: the watchdog
+        assert status == "error" and "REWARD_WORKER_MEMORY_MB" in (message or "")
+    finally:
+        pool.close()

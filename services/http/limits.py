@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import resource
 import time
@@ -39,21 +40,24 @@ log = logging.getLogger(__name__)
 # How often a repeated resource condition is logged.
 REPORT_INTERVAL_S = 10.0
 _EXHAUSTION_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-_BUSY_BODY = b'{"message": "too many open connections: retry shortly"}'
-_SERVICE_UNAVAILABLE = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
-)
 
 
+def _closing_response(status: bytes, message: str) -> bytes:
+    """A whole HTTP response, in the one error shape, that ends its connection: for a
+    protocol to write itself, before (or instead of) any request reaching the app."""
+    body = json.dumps({"message": message}).encode()
+    return (b"HTTP/1.1 %s\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: %d\r\n\r\n%s" % (status, len(body), body))
+
+
+_SERVICE_UNAVAILABLE = _closing_response(b"503 Service Unavailable",
+                                         "too many open connections: retry shortly")
 # A request's line and headers may hold this many bytes (h11, uvicorn's other protocol,
 # allows 16 KiB); more is answered 431 and the connection closed.
 MAX_HEAD_BYTES = 64 * 1024
-_HEAD_BODY = b'{"message": "the request line and headers are over %d bytes"}' % MAX_HEAD_BYTES
-_HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_HEAD_BODY), _HEAD_BODY)
-)
+_HEAD_TOO_LARGE = _closing_response(
+    b"431 Request Header Fields Too Large",
+    f"the request line and headers are over {MAX_HEAD_BYTES} bytes")
 
 
 def body_too_large_message(limit: int) -> str:

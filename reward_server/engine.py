@@ -628,7 +628,7 @@ async def _all_done(futures: _Futures) -> None:
     (`Engine._abandon` decides); failures are read from the futures afterwards."""
     if not futures:
         return
-    distinct = list({id(f): f for f in futures.values()}.values())
+    distinct = list(dict.fromkeys(futures.values()))
     loop = asyncio.get_running_loop()
     all_done: asyncio.Future[None] = loop.create_future()
     remaining = len(distinct)

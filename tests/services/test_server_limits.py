@@ -169,14 +169,13 @@ def test_a_request_answered_before_its_body_is_in_leaves_a_deadline(server: str)
 
 def test_request_line_and_headers_over_the_limit_are_refused(server: str) -> None:
     sock = connect(server)
-    started = time.monotonic()
     try:
         sock.sendall(b"GET /" + b"a" * (MAX_HEAD_BYTES + 300_000))  # more than one read
     except OSError:
         pass  # closed while sending: the refusal may already be there
     answer = read_until(sock, b"\r\n\r\n")
+    # refused by the bound (the header deadline closes without answering)
     assert answer.startswith(b"HTTP/1.1 431") and closed_by_server(sock, within_s=2.0)
-    assert time.monotonic() - started < 1.0  # refused, not left to the header deadline
     sock.close()
     score_one(server)
 

@@ -14,7 +14,8 @@ then `--warm-passes` warm passes of each in turn, the order of the modes alterna
 from round to round. The table gives medians over all passes of a mode (latency
 percentiles over all their batches); each ratio is the median over pairs of passes, the
 n-th pass of a mode against the n-th in process of the same round and cache, so it need
-not equal the ratio of the medians. HTTP sends one request at a time
+not equal the ratio of the medians. HTTP goes through `reward_client`'s transport
+(`HttpConnection`, aiohttp), as a trainer's requests do, one request at a time
 (as the in-process rows do) and, warm, also `--in-flight` requests at once, as
 `reward_client` sends its chunks (4 by default): the client's own work then overlaps
 the server's. Also printed: the CPU time per batch of the process that runs the engine
@@ -45,8 +46,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
-import orjson  # noqa: E402
 
+from reward_client.client import HttpConnection  # noqa: E402
 from reward_server.engine import Engine  # noqa: E402
 from reward_server.settings import Settings  # noqa: E402
 from reward_server.types import ScoreItem  # noqa: E402
@@ -177,25 +178,23 @@ def engine_process(workers: int) -> Iterator[Callable[[list[ScoreItem]], Pass]]:
 
 
 async def _post_all(url: str, items: list[ScoreItem], in_flight: int) -> Pass:
-    """All batches, at most `in_flight` requests at once (the server's CPU not filled in)."""
+    """All batches through `reward_client`'s HTTP transport (as a trainer sends them), at
+    most `in_flight` requests at once (the server's CPU not filled in)."""
     latencies = []
     limiter = asyncio.Semaphore(in_flight)
-    async with httpx.AsyncClient(base_url=url, timeout=120,
-                                 limits=httpx.Limits(max_connections=in_flight)) as client:
+    chunks = [[as_json(i) for i in batch] for batch in batches(items)]
+    async with HttpConnection(url, timeout_s=120, max_connections=in_flight,
+                              batch_size=len(chunks[0])) as client:
 
-        async def post(batch: list[ScoreItem]) -> None:
+        async def post(chunk: list[dict[str, Any]]) -> None:
             async with limiter:
                 t0 = time.perf_counter()
-                # orjson, as a trainer's client would: the stdlib encoder costs the client
-                # (on the same two cores) about as much as the server's whole warm path
-                body = orjson.dumps({"items": [as_json(i) for i in batch]})
-                response = await client.post("/score", content=body,
-                                             headers={"content-type": "application/json"})
-                response.raise_for_status()
+                results = await client.score(chunk)
+                assert len(results) == len(chunk)
                 latencies.append(time.perf_counter() - t0)
 
         start, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(post(batch) for batch in batches(items)))
+        await asyncio.gather(*(post(chunk) for chunk in chunks))
         return Pass(time.perf_counter() - start, latencies, 0.0, time.process_time() - cpu)
 
 

@@ -15,6 +15,7 @@ makes a new one after a fork, so pickled adapters work in worker processes too).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import os
 import threading
@@ -175,11 +176,21 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared(url: str, max_delay_s: float = 0.005, max_batch: int = 512) -> Coalescer:
-    """The process's coalescer for `url` (a new one in a forked child)."""
+    """The process's coalescer for `url` (a new one in a forked child); closed when the
+    process exits (its keep-alive connections shut down, not dropped)."""
     key = (os.getpid(), url, max_delay_s, max_batch)
     with _SHARED_LOCK:
         coalescer = _SHARED.get(key)
         if coalescer is None:
+            if not _SHARED:
+                atexit.register(_close_shared)
             coalescer = _SHARED[key] = Coalescer(url, max_delay_s=max_delay_s,
                                                  max_batch=max_batch)
         return coalescer
+
+
+def _close_shared() -> None:
+    with _SHARED_LOCK:
+        mine = [c for key, c in _SHARED.items() if key[0] == os.getpid()]
+    for coalescer in mine:
+        coalescer.close()

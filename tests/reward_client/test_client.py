@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
-import httpx
 import pytest
 
 from reward_client import (
@@ -15,6 +15,7 @@ from reward_client import (
     RewardServerError,
     is_scored,
 )
+from tests.reward_client.fake_http import Drop, Handler, Reply, Seen, Stall, fake_server
 
 
 def result_for(item: dict[str, Any], status: str = "ok") -> dict[str, Any]:
@@ -29,20 +30,30 @@ def items(n: int) -> list[dict[str, Any]]:
              "answer": "1"} for i in range(n)]
 
 
-def client_with(handler: Any, **kwargs: Any) -> RewardClient:
-    kwargs.setdefault("backoff_s", 0.001)
-    kwargs.setdefault("max_backoff_s", 0.002)
-    return RewardClient("http://reward.test", http_transport=httpx.MockTransport(handler), **kwargs)
+@pytest.fixture
+def client_with() -> Iterator[Callable[..., RewardClient]]:
+    """handler, client options -> a client of a `fake_server` serving that handler."""
+    with ExitStack() as servers:
+
+        def make(handler: Handler, **kwargs: Any) -> RewardClient:
+            kwargs.setdefault("backoff_s", 0.001)
+            kwargs.setdefault("max_backoff_s", 0.002)
+            return RewardClient(servers.enter_context(fake_server(handler)), **kwargs)
+
+        yield make
 
 
-def test_items_are_batched_and_results_keep_request_order() -> None:
+Client = Callable[..., RewardClient]
+
+
+def test_items_are_batched_and_results_keep_request_order(client_with: Client) -> None:
     sizes: list[int] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/score"
-        body = json.loads(request.content)
+    def handler(request: Seen) -> Reply | Stall:
+        assert request.path == "/score"
+        body = request.json()
         sizes.append(len(body["items"]))
-        return httpx.Response(200, json={"results": [result_for(i) for i in body["items"]]})
+        return Reply(200, {"results": [result_for(i) for i in body["items"]]})
 
     results = client_with(handler, batch_size=4, max_concurrency=2).score(items(10))
     assert sorted(sizes) == [2, 4, 4]
@@ -50,61 +61,63 @@ def test_items_are_batched_and_results_keep_request_order() -> None:
     assert [r["reward"] for r in results] == [1.0 if i % 3 == 1 else 0.0 for i in range(10)]
 
 
-def test_server_errors_are_retried_with_backoff() -> None:
+def test_server_errors_are_retried_with_backoff(client_with: Client) -> None:
     calls = {"n": 0}
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Seen) -> Reply | Stall:
         calls["n"] += 1
         if calls["n"] == 1:
-            return httpx.Response(503, text="warming up")
+            return Reply(503, text="warming up")
         if calls["n"] == 2:
-            raise httpx.ConnectError("refused", request=request)
-        body = json.loads(request.content)
-        return httpx.Response(200, json={"results": [result_for(i) for i in body["items"]]})
+            raise Drop
+        body = request.json()
+        return Reply(200, {"results": [result_for(i) for i in body["items"]]})
 
     results = client_with(handler, retries=3).score(items(2))
     assert calls["n"] == 3 and len(results) == 2
 
 
-def test_persistent_failure_raises_after_the_retries() -> None:
+def test_persistent_failure_raises_after_the_retries(client_with: Client) -> None:
     calls = {"n": 0}
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Seen) -> Reply | Stall:
         calls["n"] += 1
-        raise httpx.ReadTimeout("slow", request=request)
+        return Stall(5.0)
 
     with pytest.raises(RewardServerError, match="after 3 attempts"):
-        client_with(handler, retries=2).score(items(1))
+        client_with(handler, retries=2, timeout_s=0.2).score(items(1))
     assert calls["n"] == 3
 
 
-def test_a_refused_request_is_not_retried() -> None:
+def test_a_refused_request_is_not_retried(client_with: Client) -> None:
     calls = {"n": 0}
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Seen) -> Reply | Stall:
         calls["n"] += 1
-        return httpx.Response(422, json={"detail": "items[0].answer_type: unknown"})
+        return Reply(422, {"detail": "items[0].answer_type: unknown"})
 
     with pytest.raises(RewardRequestError, match="HTTP 422.*unknown"):
         client_with(handler, retries=5).score(items(1))
     assert calls["n"] == 1
 
 
-def test_wrong_result_count_is_an_error() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"results": []})
+def test_wrong_result_count_is_an_error(client_with: Client) -> None:
+    def handler(request: Seen) -> Reply | Stall:
+        return Reply(200, {"results": []})
 
     with pytest.raises(RewardServerError, match="0 results for 2 items"):
         client_with(handler).score(items(2))
 
 
-def test_timeout_and_error_items_are_flagged_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+def test_timeout_and_error_items_are_flagged_and_logged(
+    client_with: Client, caplog: pytest.LogCaptureFixture
+) -> None:
     statuses = ["ok", "timeout", "no_answer", "error"]
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
+    def handler(request: Seen) -> Reply | Stall:
+        body = request.json()
         pairs = zip(body["items"], statuses, strict=True)
-        return httpx.Response(200, json={"results": [result_for(i, s) for i, s in pairs]})
+        return Reply(200, {"results": [result_for(i, s) for i, s in pairs]})
 
     with caplog.at_level(logging.WARNING):
         results = client_with(handler).score(items(4))
@@ -112,41 +125,45 @@ def test_timeout_and_error_items_are_flagged_and_logged(caplog: pytest.LogCaptur
     assert "2 of 4 items not scored (error 1, timeout 1)" in caplog.text
 
 
-def test_empty_list_sends_nothing() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
+def test_empty_list_sends_nothing(client_with: Client) -> None:
+    def handler(request: Seen) -> Reply | Stall:
         raise AssertionError("no request expected")
 
     assert client_with(handler).score([]) == []
 
 
-def test_answer_types_reads_the_registry_listing() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/answer-types"
-        return httpx.Response(200, json=[{"name": "number"}, {"name": "bbox"}])
+def test_answer_types_reads_the_registry_listing(client_with: Client) -> None:
+    def handler(request: Seen) -> Reply | Stall:
+        assert request.path == "/answer-types"
+        return Reply(200, [{"name": "number"}, {"name": "bbox"}])
 
     assert client_with(handler).answer_types() == ["bbox", "number"]
 
 
-def test_an_unreachable_server_is_named_in_the_error() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+def test_an_unreachable_server_is_named_in_the_error(client_with: Client) -> None:
+    def handler(request: Seen) -> Reply | Stall:
+        raise Drop
 
-    with pytest.raises(RewardServerError, match="GET http://reward.test/answer-types.*running"):
-        client_with(handler, retries=1).answer_types()
+    client = client_with(handler, retries=1)
+    with pytest.raises(RewardServerError,
+                       match=f"GET {client.base_url}/answer-types failed.*running"):
+        client.answer_types()
 
 
 @pytest.mark.parametrize(("text", "answer"), [
     ("<answer>caf\u00e9</answer>", "caf\u00e9"),  # orjson writes it
     ("<answer>\ud800 half a pair</answer>", 2**70),  # orjson refuses both: the stdlib writes them
 ])
-def test_every_item_the_stdlib_encodes_is_sent_as_json(text: str, answer: Any) -> None:
+def test_every_item_the_stdlib_encodes_is_sent_as_json(
+    client_with: Client, text: str, answer: Any
+) -> None:
     sent: list[dict[str, Any]] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Seen) -> Reply | Stall:
         assert request.headers["content-type"] == "application/json"
-        body = json.loads(request.content)
+        body = request.json()
         sent.extend(body["items"])
-        return httpx.Response(200, json={"results": [result_for(i) for i in body["items"]]})
+        return Reply(200, {"results": [result_for(i) for i in body["items"]]})
 
     item = {"id": "0", "answer_type": "number", "response": text, "answer": answer}
     [result] = client_with(handler).score([item])
@@ -154,12 +171,14 @@ def test_every_item_the_stdlib_encodes_is_sent_as_json(text: str, answer: Any) -
 
 
 @pytest.mark.parametrize("field", ["answer", "options"])
-def test_a_number_json_cannot_carry_is_refused_before_sending(field: str) -> None:
-    sent: list[httpx.Request] = []
+def test_a_number_json_cannot_carry_is_refused_before_sending(
+    client_with: Client, field: str
+) -> None:
+    sent: list[Seen] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Seen) -> Reply | Stall:
         sent.append(request)
-        return httpx.Response(200, json={"results": []})
+        return Reply(200, {"results": []})
 
     item = {"id": "0", "answer_type": "number", "response": "<answer>1</answer>",
             "answer": [1.0, float("nan")] if field == "answer" else 1.0,

@@ -123,7 +123,12 @@ def check_item_size(index: int, item: ScoreItem, settings: Settings) -> None:
             index,
             "response",
         )
-    answer = item.answer if isinstance(item.answer, str) else canonical_json(item.answer)
+    if isinstance(item.answer, str):
+        answer = item.answer
+    elif json_size_bound(item.answer) <= limit:
+        return  # the text cannot be over the limit: not worth writing it to measure it
+    else:
+        answer = canonical_json(item.answer)
     if len(answer) > limit:
         raise RequestTooLarge(
             f"items[{index}].answer has {len(answer)} characters; the limit is {limit} "
@@ -131,6 +136,39 @@ def check_item_size(index: int, item: ScoreItem, settings: Settings) -> None:
             index,
             "answer",
         )
+
+
+def json_size_bound(value: Any) -> float:
+    """At least as many characters as `canonical_json(value)` has (infinite for a value
+    it does not bound): a character of text is at most 6 (`\\u001f`), a float at most
+    24 (`-2.2250738585072014e-308`), an int at most a third of its bits plus a sign."""
+    if isinstance(value, str):
+        return 6 * len(value) + 2
+    if isinstance(value, bool) or value is None:
+        return 5
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 2
+    if isinstance(value, float):
+        return 24
+    if isinstance(value, list | tuple):
+        return 2 + sum(json_size_bound(element) + 1 for element in value)
+    if isinstance(value, dict):
+        return 2 + sum(json_size_bound(str(key)) + json_size_bound(element) + 2
+                       for key, element in value.items())
+    return math.inf
+
+
+def plainly_valid(item: ScoreItem, settings: Settings) -> bool:
+    """A cheap test that is True only for an item `check_item_size` and `item_errors`
+    pass: a registered type, a text answer and no options, each text within its limit.
+    False decides nothing: the full checks then run (most requests are such items, and
+    the full checks cost the warm path more than this)."""
+    limit = settings.max_response_chars
+    answer = item.answer
+    return (type(answer) is str and not item.options
+            and len(item.response) <= limit and len(answer) <= limit
+            and (item.id is None or len(item.id) <= settings.max_id_chars)
+            and registry.is_registered(item.answer_type))
 
 
 def reference_error(value: Any, depth: int = 0) -> str | None:

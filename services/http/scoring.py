@@ -24,6 +24,7 @@ from reward_server.validation import (
     check_count,
     check_item_size,
     item_errors,
+    plainly_valid,
 )
 from services.http.schemas import item_errors_in_order
 
@@ -74,6 +75,8 @@ async def score_items(engine: Engine, settings: Settings,
     for index, item in enumerate(parsed):
         if isinstance(item, FieldError):
             found = [item]
+        elif plainly_valid(item, settings):
+            continue
         else:
             check_item_size(index, item, settings)
             found = item_errors(index, item, settings.max_id_chars)

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import re
 
 import pytest
 
 from reward_server import registry
 from reward_server.settings import Settings
-from reward_server.types import ScoreItem
+from reward_server.types import ScoreItem, canonical_json
 from reward_server.validation import (
     FieldError,
     RequestInvalid,
     RequestTooLarge,
+    check_item_size,
     check_items,
+    check_limits,
+    item_errors,
+    json_size_bound,
+    plainly_valid,
     reference_error,
     validate_items,
 )
@@ -140,3 +146,65 @@ def test_later_messages_of_a_stream_name_items_by_their_stream_index() -> None:
         validate_items([item(response="y" * 11)], SETTINGS, first_index=7)
     assert (too_large.value.index, too_large.value.field) == (7, "response")
     assert too_large.value.message.startswith("items[7].response")
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> object:
+    kind = rng.choice(["text", "int", "big", "float", "bool", "none", "list", "dict"]
+                      if depth < 3 else ["text", "int", "float"])
+    if kind == "text":
+        alphabet = 'ab"\\\n\x00\x1f\u00e9\u4e2d\U0001f600\ud800 '
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+    if kind == "int":
+        return rng.randint(-(10**6), 10**6)
+    if kind == "big":
+        return rng.choice([-1, 1]) * rng.randint(0, 10 ** rng.randint(1, 300))
+    if kind == "float":
+        return rng.choice([rng.uniform(-1e308, 1e308), -2.2250738585072014e-308, 5e-324,
+                           -1.0 / 3.0, float("inf"), float("-inf"), float("nan")])
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "none":
+        return None
+    if kind == "list":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {str(_random_value(rng, 3)): _random_value(rng, depth + 1)
+            for _ in range(rng.randint(0, 3))}
+
+
+def test_the_json_size_bound_is_never_below_the_size() -> None:
+    rng = random.Random(7)
+    for _ in range(3000):
+        value = _random_value(rng)
+        assert json_size_bound(value) >= len(canonical_json(value)), value
+
+
+def test_a_list_answer_over_the_limit_is_too_large_and_one_within_it_is_not() -> None:
+    # the bound lets a short list through unwritten; a longer one is measured exactly
+    check_limits([item(answer=[1, 2])], SETTINGS)  # bound 8: not written
+    check_limits([item(answer=["a", "b"])], SETTINGS)  # bound 20, written 9
+    with pytest.raises(RequestTooLarge) as info:
+        check_limits([item(), item(answer=["ab", "cd"])], SETTINGS)  # 11 characters
+    assert (info.value.index, info.value.field) == (1, "answer")
+
+
+def test_an_item_plainly_valid_passes_every_check() -> None:
+    """`plainly_valid` lets the HTTP layer skip the full checks: it must never say yes to
+    an item they would refuse (and it says yes to the common one)."""
+    rng = random.Random(3)
+    settings = Settings(workers=1, max_response_chars=10, max_id_chars=4)
+    said_yes = 0
+    for _ in range(3000):
+        candidate = item(
+            answer_type=rng.choice(["test-fake", "number", "poetry"]),
+            response="y" * rng.randint(0, 12),
+            answer=rng.choice(["7", "z" * rng.randint(9, 12), 7, 7.5, ["a"], [float("nan")]]),
+            id=rng.choice([None, "abcd", "abcde"]),
+            options=rng.choice([{}, {}, {"bonus": 0.5}, {"colour": 1}]),
+        )
+        if not plainly_valid(candidate, settings):
+            continue
+        said_yes += 1
+        check_item_size(0, candidate, settings)
+        assert item_errors(0, candidate, settings.max_id_chars) == []
+    assert said_yes > 100
+    assert plainly_valid(item(), settings)

@@ -32,6 +32,7 @@ import itertools
 import json
 import logging
 import math
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -349,14 +350,15 @@ class HttpConnection:
         self.timeout_s = timeout_s
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
 
     async def __aenter__(self) -> HttpConnection:
         # made here: a session belongs to the event loop that runs it
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             connector=aiohttp.TCPConnector(limit=self.max_connections),
-            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as httpx read them
         )
+        self._proxy = _env_proxy(self.base_url)
         return self
 
     async def __aexit__(
@@ -374,7 +376,7 @@ class HttpConnection:
             raise RuntimeError("HttpConnection is used outside `async with`")
         try:
             async with self._session.request(
-                method, self.base_url + path, data=body,
+                method, self.base_url + path, data=body, proxy=self._proxy,
                 headers=_JSON_HEADERS if body is not None else None,
             ) as response:
                 status, content = response.status, await response.read()
@@ -426,6 +428,16 @@ class HttpConnection:
         if chunk:
             for offset, result in enumerate(await self.score(chunk)):
                 yield {**result, "index": start + offset}
+
+
+def _env_proxy(base_url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY and NO_PROXY give for the server, as httpx used them: found
+    once a connection, not on every request (aiohttp's `trust_env` looks them up again in
+    a thread for each)."""
+    parts = urlsplit(base_url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def _text(content: bytes, limit: int) -> str:

@@ -186,3 +186,25 @@ def test_a_number_json_cannot_carry_is_refused_before_sending(
     with pytest.raises(ValueError, match="not a JSON number"):
         client_with(handler).score([item])
     assert sent == []  # not written as null (for an option: its default)
+
+
+def test_the_environment_proxy_carries_requests_unless_no_proxy_names_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+
+    def proxy(request: Seen) -> Reply | Stall:
+        seen.append(request.headers["host"])
+        return Reply(200, {"results": [result_for(i) for i in request.json()["items"]]})
+
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with fake_server(proxy) as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        client = RewardClient("http://reward.invalid:8000", retries=0)
+        assert len(client.score(items(2))) == 2
+        assert seen == ["reward.invalid:8000"]
+        monkeypatch.setenv("NO_PROXY", "reward.invalid")
+        with pytest.raises(RewardServerError):  # straight to a host that does not exist
+            client.score(items(1))
+    assert len(seen) == 1

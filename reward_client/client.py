@@ -337,8 +337,9 @@ class HttpConnection:
     """The HTTP transport: `POST /score`, `GET /health`, `GET /answer-types` (aiohttp).
 
     aiohttp, not httpx: its C response parser and lighter request path cost a trainer's
-    process about a fifth of httpx's CPU a request (0.9 vs 4.5 ms for a 128-item batch
-    here, `bench/throughput.py`), CPU the trainer and, on one node, the server share.
+    process less than half of httpx's CPU a request (0.95 vs 2.1 ms for a 128-item batch
+    in `bench/throughput.py`, encoding included), CPU the trainer and, on one node, the
+    server share.
     A failure to connect, a dropped connection or a timeout is `Retryable`.
     """
 

@@ -182,13 +182,12 @@ def shared(url: str, max_delay_s: float = 0.005, max_batch: int = 512) -> Coales
     with _SHARED_LOCK:
         coalescer = _SHARED.get(key)
         if coalescer is None:
-            if not _SHARED:
-                atexit.register(_close_shared)
             coalescer = _SHARED[key] = Coalescer(url, max_delay_s=max_delay_s,
                                                  max_batch=max_batch)
         return coalescer
 
 
+@atexit.register
 def _close_shared() -> None:
     with _SHARED_LOCK:
         mine = [c for key, c in _SHARED.items() if key[0] == os.getpid()]

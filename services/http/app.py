@@ -160,11 +160,12 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
     # (about a twentieth of the server's time on a warm batch). The app's middleware and
     # exception handlers apply to it as to every route; its OpenAPI entry comes from a
     # FastAPI route made for the schema only (`_openapi_with_request_body`).
-    app.router.routes.append(Route("/score", score, methods=["POST"]))
+    score_route = Route("/score", score, methods=["POST"])
+    app.router.routes.append(score_route)
     schema_route = APIRoute("/score", score, methods=["POST"], response_model=ScoreResponse)
 
     app.openapi = lambda: _openapi_with_request_body(  # type: ignore[method-assign]
-        app, request_model, schema_route)
+        app, request_model, score_route, schema_route)
 
     app.include_router(framework_router(settings))
 
@@ -188,12 +189,13 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
 
 
 def _openapi_with_request_body(app: FastAPI, request_model: type[BaseModel],
-                               score_route: APIRoute) -> dict[str, Any]:
-    """FastAPI's schema, with `POST /score` (`score_route`) and the request body that
-    route parses itself."""
+                               score_route: Route, schema_route: APIRoute) -> dict[str, Any]:
+    """FastAPI's schema, `POST /score` documented in its place by its schema-only route,
+    plus the request body the route parses itself."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version,
-                             description=app.description, routes=[*app.routes, score_route])
+                             description=app.description,
+                             routes=[schema_route if r is score_route else r for r in app.routes])
         body = request_model.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(body.pop("$defs", {}))

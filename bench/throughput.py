@@ -5,7 +5,9 @@ any), in groups of 16 samples per prompt with realistic duplication (a group rep
 few distinct answers), sent in batches of 8 groups (128 items). Scored (a) in process
 through `Engine` and (b) over HTTP against a server started beside it, each first with a
 cold verdict cache, then again warm (both once every worker has started and warmed up,
-as `/health` reports).
+as `/health` reports). Both start each pass from the same plain items (the JSON objects
+a trainer has made of its rollouts): in process, the pass builds the `ScoreItem`s of
+each batch, as HTTP's pass encodes them and the server parses them.
 
 The machine's speed drifts (a shared VM: the same pass can take twice as long a few
 seconds later), so the modes run interleaved: in `--rounds` rounds, each with new items
@@ -16,9 +18,10 @@ percentiles over all their batches); each ratio is the median over pairs of pass
 n-th pass of a mode against the n-th in process of the same round and cache, so it need
 not equal the ratio of the medians. HTTP goes through `reward_client`'s transport
 (`HttpConnection`, aiohttp), as a trainer's requests do, one request at a time
-(as the in-process rows do) and, warm, also `--in-flight` requests at once, as
+(as the in-process rows do) and also `--in-flight` requests at once, as
 `reward_client` sends its chunks (4 by default): the client's own work then overlaps
-the server's. Also printed: the CPU time per batch of the process that runs the engine
+the server's (that mode has a server of its own, so that its cold pass too starts from
+an empty cache). Also printed: the CPU time per batch of the process that runs the engine
 (this one, or the server; its verifier worker processes not counted) and of the HTTP
 client, which shares the two cores.
 
@@ -37,7 +40,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -122,12 +125,12 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def in_process_pass(engine: Engine, item_batches: list[list[ScoreItem]]) -> Pass:
+def in_process_pass(engine: Engine, item_batches: list[list[dict[str, Any]]]) -> Pass:
     latencies = []
     start, cpu = time.perf_counter(), time.process_time()
     for batch in item_batches:
         t0 = time.perf_counter()
-        engine.score_sync(batch)
+        engine.score_sync([ScoreItem(**item) for item in batch])
         latencies.append(time.perf_counter() - t0)
     return Pass(time.perf_counter() - start, latencies, time.process_time() - cpu)
 
@@ -165,7 +168,7 @@ def engine_process(workers: int) -> Iterator[Callable[[list[ScoreItem]], Pass]]:
             raise RuntimeError("the engine process did not start")
 
         def one_pass(items: list[ScoreItem]) -> Pass:
-            conn.send(batches(items))
+            conn.send([[as_json(item) for item in batch] for batch in batches(items)])
             result: Pass = answer()
             return result
 
@@ -215,33 +218,40 @@ def run(count: int, workers: int, rounds: int, in_flight: int,
     """Every pass of every round, by mode; the modes interleaved (see the docstring)."""
     passes: dict[str, list[Pass]] = {}
     for round_ in range(rounds):
-        # a fresh engine and server each round: the cold passes start from empty caches
-        with engine_process(workers) as in_process, \
-                server_process({"REWARD_WORKERS": str(workers)}, startup_s=180) as server:
-            while httpx.get(server.url + "/health", timeout=10).json()["worker_start_s"] is None:
-                time.sleep(0.1)  # the workers are still starting and warming up
-            one_round(in_process, server.url, server.process.pid,
+        # a fresh engine and servers each round: the cold passes start from empty caches
+        with ExitStack() as stack:
+            in_process = stack.enter_context(engine_process(workers))
+            servers = [stack.enter_context(server_process({"REWARD_WORKERS": str(workers)},
+                                                          startup_s=180))
+                       for _ in range(2 if in_flight > 1 else 1)]
+            for server in servers:
+                while httpx.get(server.url + "/health",
+                                timeout=10).json()["worker_start_s"] is None:
+                    time.sleep(0.1)  # the workers are still starting and warming up
+            one_round(in_process, [(s.url, s.process.pid) for s in servers],
                       make_items(count, seed=round_), in_flight, warm_passes,
                       reverse=round_ % 2 == 1, passes=passes)
     return passes
 
 
-def one_round(in_process: Callable[[list[ScoreItem]], Pass], url: str, pid: int,
+def one_round(in_process: Callable[[list[ScoreItem]], Pass], servers: list[tuple[str, int]],
               items: list[ScoreItem], in_flight: int, warm_passes: int, reverse: bool,
               passes: dict[str, list[Pass]]) -> None:
-    """A cold pass of each mode, then `warm_passes` of each in turn, into `passes`."""
+    """A cold pass of each mode, then `warm_passes` of each in turn, into `passes`; the
+    HTTP modes each on a server (URL, PID) of their own."""
+    (url, pid), *others = servers
     modes = {
         "in process": lambda: in_process(items),
         "HTTP": lambda: http_pass(url, pid, items),
     }
     if in_flight > 1:
-        modes[f"HTTP, {in_flight} in flight"] = lambda: http_pass(url, pid, items, in_flight)
+        url_n, pid_n = others[0]
+        modes[f"HTTP, {in_flight} in flight"] = lambda: http_pass(url_n, pid_n, items,
+                                                                   in_flight)
     order = list(reversed(modes)) if reverse else list(modes)
     for cache, repeats in (("cold", 1), ("warm", warm_passes)):
         for _ in range(repeats):
             for mode in order:
-                if cache == "cold" and "in flight" in mode:
-                    continue  # the cold HTTP pass has filled the server's cache
                 name, _, flight = mode.partition(", ")
                 label = f"{name}, {cache} cache" + (f", {flight}" if flight else "")
                 passes.setdefault(label, []).append(modes[mode]())

@@ -598,8 +598,11 @@ def _short(items: Sequence[ScoreItem]) -> bool:
         return False
     budget = INLINE_TEXT_CHARS
     for item in items:
-        budget -= len(item.response) + _text_size(item.answer, budget)
-        budget -= _text_size(item.choices or (), budget)
+        answer = item.answer
+        budget -= len(item.response) + (len(answer) if type(answer) is str
+                                        else _text_size(answer, budget))
+        if item.choices:
+            budget -= _text_size(item.choices, budget)
         if budget < 0:
             return False
     return True

@@ -160,15 +160,27 @@ def json_size_bound(value: Any) -> float:
 
 def plainly_valid(item: ScoreItem, settings: Settings) -> bool:
     """A cheap test that is True only for an item `check_item_size` and `item_errors`
-    pass: a registered type, a text answer and no options, each text within its limit.
-    False decides nothing: the full checks then run (most requests are such items, and
-    the full checks cost the warm path more than this)."""
+    pass: a registered type, no options, a text answer or a flat list of texts and
+    numbers (a box, OCR's golds), each text within its limit. False decides nothing: the
+    full checks then run (most requests are such items, and the full checks cost the
+    warm path more than this)."""
     limit = settings.max_response_chars
     answer = item.answer
-    return (type(answer) is str and not item.options
-            and len(item.response) <= limit and len(answer) <= limit
+    if type(answer) is str:
+        plain_answer = len(answer) <= limit
+    else:
+        plain_answer = (type(answer) is list and len(answer) <= PLAIN_LIST_LENGTH
+                        and all(type(x) in _PLAIN_SCALARS for x in answer)
+                        and reference_error(answer) is None
+                        and json_size_bound(answer) <= limit)
+    return (plain_answer and not item.options and len(item.response) <= limit
             and (item.id is None or len(item.id) <= settings.max_id_chars)
             and registry.is_registered(item.answer_type))
+
+
+# `plainly_valid`'s list answers: at most this many elements, each of these types.
+PLAIN_LIST_LENGTH = 64
+_PLAIN_SCALARS = (str, int, float)
 
 
 def reference_error(value: Any, depth: int = 0) -> str | None:

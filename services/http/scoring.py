@@ -85,6 +85,8 @@ async def score_items(engine: Engine, settings: Settings,
             every.extend(found)
     if every and mode == "request":
         raise RequestInvalid(every)
+    if not problems:
+        return await engine.score(parsed)  # type: ignore[arg-type]
     valid = [item for index, item in enumerate(parsed) if index not in problems]
     scored = iter(await engine.score(valid))  # type: ignore[arg-type]
     return [

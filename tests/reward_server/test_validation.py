@@ -192,19 +192,29 @@ def test_an_item_plainly_valid_passes_every_check() -> None:
     an item they would refuse (and it says yes to the common one)."""
     rng = random.Random(3)
     settings = Settings(workers=1, max_response_chars=10, max_id_chars=4)
-    said_yes = 0
+    scalars = ["a", "z" * 9, "\x01", 7, 10**12, 0.25, float("nan"), float("inf"), True, None]
+
+    def answer() -> object:
+        return rng.choice([
+            "7", "z" * rng.randint(9, 12), 7, 7.5, ["a"], [float("nan")], [["a"]], ("a",),
+            [rng.choice(scalars) for _ in range(rng.randint(0, 4))],
+        ])
+
+    said_yes = said_yes_to_a_list = 0
     for _ in range(3000):
         candidate = item(
             answer_type=rng.choice(["test-fake", "number", "poetry"]),
             response="y" * rng.randint(0, 12),
-            answer=rng.choice(["7", "z" * rng.randint(9, 12), 7, 7.5, ["a"], [float("nan")]]),
+            answer=answer(),
             id=rng.choice([None, "abcd", "abcde"]),
             options=rng.choice([{}, {}, {"bonus": 0.5}, {"colour": 1}]),
         )
         if not plainly_valid(candidate, settings):
             continue
         said_yes += 1
+        said_yes_to_a_list += isinstance(candidate.answer, list)
         check_item_size(0, candidate, settings)
         assert item_errors(0, candidate, settings.max_id_chars) == []
-    assert said_yes > 100
+    assert said_yes > 100 and said_yes_to_a_list > 10
     assert plainly_valid(item(), settings)
+    assert plainly_valid(item(answer=[1, 2]), settings)

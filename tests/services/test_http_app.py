@@ -199,3 +199,61 @@ def test_wrong_shapes_keep_the_error_types_of_the_contract(
     assert response.status_code == 422
     assert {"loc": loc, "type": kind} in [
         {"loc": e["loc"], "type": e["type"]} for e in response.json()["detail"]]
+
+
+# Requests that `POST /score`'s short stack (`RewardApp`) must answer exactly as the full
+# one does: (method, path, body, extra headers).
+SHORT_STACK_CASES = [
+    ("POST", "/score", b'{"items": [{"answer_type": "number", "response": '
+     b'"<answer>7</answer>", "answer": 7, "id": 3}, {"answer_type": "bbox", "response": '
+     b'"<answer>[0, 0, 1, 1]</answer>", "answer": [0, 0, 1, 2]}]}', {}),
+    ("POST", "/score", b'{"items": [', {}),
+    ("POST", "/score", b'{"items": [{"answer_type": "test-fake", "answer": "7"}]}', {}),
+    ("POST", "/score", b'{"items": [{"answer_type": "nope", "response": "x", "answer": 1}],'
+     b' "invalid": "item"}', {}),
+    ("POST", "/score", b'{"items": [' + b",".join([b'{"answer_type": "test-fake", '
+     b'"response": "x", "answer": "7"}'] * 4) + b"]}", {}),
+    ("POST", "/score", b"{" + b" " * 3000 + b"}", {}),
+    ("POST", "/score", b'{"items": []}', {"content-length": "999999"}),
+    ("GET", "/score", b"", {}),
+    ("POST", "/score/", b'{"items": []}', {}),
+]
+
+
+@pytest.mark.parametrize("case", range(len(SHORT_STACK_CASES)))
+def test_score_short_stack_answers_as_the_full_stack(fake_answer_type: str, case: int) -> None:
+    """Status, body and content type are the same through both stacks, errors included
+    (malformed body, wrong fields, per-item errors, too many items, a body over the limit
+    as it streams in and as declared, another method, another path)."""
+    method, path, body, headers = SHORT_STACK_CASES[case]
+    settings = Settings(workers=1, max_items=3, max_body_bytes=2048)
+    answers = []
+    for fast in (True, False):
+        app = build_app(settings)
+        app.fast_score = fast  # type: ignore[attr-defined]
+        with TestClient(app, follow_redirects=False) as test_client:
+            response = test_client.request(method, path, content=body,
+                                           headers={"content-type": "application/json",
+                                                    **headers})
+            took_short = app._score_stack is not None  # type: ignore[attr-defined]
+        answers.append((response.status_code, response.headers.get("content-type"),
+                        response.content))
+        assert took_short == (fast and method == "POST" and path == "/score")
+    assert answers[0] == answers[1]
+
+
+def test_score_short_stack_keeps_the_server_error_answer(fake_answer_type: str) -> None:
+    """An unexpected failure is the same 500 through both stacks."""
+    answers = []
+    for fast in (True, False):
+        app = build_app(Settings(workers=1))
+        app.fast_score = fast  # type: ignore[attr-defined]
+        with TestClient(app, raise_server_exceptions=False) as test_client:
+
+            async def broken(items: object) -> None:
+                raise RuntimeError("engine broke")
+
+            app.state.engine.score = broken
+            response = test_client.post("/score", json={"items": [fake("<answer>7</answer>")]})
+        answers.append((response.status_code, response.content))
+    assert answers[0] == answers[1] and answers[0][0] == 500

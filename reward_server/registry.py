@@ -16,7 +16,6 @@ import importlib.machinery
 import importlib.util
 import json
 import math
-import sys
 import threading
 import types as pytypes
 from dataclasses import dataclass
@@ -40,13 +39,24 @@ class VerifierSpec:
     version: str | None = None
 
     def load(self) -> pytypes.ModuleType:
-        # sys.modules first: import_module's own checks cost more than a verifier's extract
-        return sys.modules.get(self.module) or importlib.import_module(self.module)
+        # A lookup first: import_module's own checks cost more than a verifier's extract.
+        # Not sys.modules: while one thread imports a verifier, the module is there half
+        # made, and another thread (extraction runs on worker threads) must wait for it,
+        # which import_module does.
+        module = _LOADED.get(self.module)
+        if module is None:
+            module = _LOADED[self.module] = importlib.import_module(self.module)
+        return module
+
 
     @property
     def code_version(self) -> str:
         """What cache keys carry so that a changed verifier never reads old verdicts."""
         return self.version if self.version is not None else source_version(self.module)
+
+
+# The verifier modules whose import has finished, by name (`VerifierSpec.load`).
+_LOADED: dict[str, pytypes.ModuleType] = {}
 
 
 # `ast.parse` from several threads at once can fail in CPython 3.11 ("AST constructor

@@ -70,9 +70,10 @@ class RewardApp(FastAPI):
     shorter stack: the app's error middleware, its own middleware and its exception
     handlers, as for every route, but not the router nor the per-request layers FastAPI
     adds for features this route does not use (OpenTelemetry spans, the app-wide body
-    limit, the exit stack of dependencies): about a twentieth of the server's time on a
-    warm batch. Every other request, and `/score` with any other method or a root path,
-    goes through the whole stack. `fast_score = False` turns the short one off."""
+    limit, the exit stack of dependencies): 0.16 of the server's 3.1 ms of CPU on a warm
+    batch of 128 (measured without the socket). Every other request, and `/score` with
+    any other method or a root path, goes through the whole stack. `fast_score = False`
+    turns the short one off."""
 
     fast_score = True
     score_route: Route | None = None
@@ -84,7 +85,9 @@ class RewardApp(FastAPI):
                 and not scope.get("root_path") and not self.root_path):
             if self._score_stack is None:
                 self._score_stack = self._build_score_stack(self.score_route)
-            scope["app"] = self
+            # what Starlette's app, router and route put in the scope on the way
+            scope.update(app=self, router=self.router, route=self.score_route,
+                         endpoint=self.score_route.endpoint, path_params={})
             await self._score_stack(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

@@ -601,8 +601,7 @@ def _short(items: Sequence[ScoreItem]) -> bool:
         answer = item.answer
         budget -= len(item.response) + (len(answer) if type(answer) is str
                                         else _text_size(answer, budget))
-        if item.choices:
-            budget -= _text_size(item.choices, budget)
+        budget -= _text_size(item.choices, budget) if item.choices else 2  # "[]"
         if budget < 0:
             return False
     return True

@@ -82,7 +82,8 @@ class RewardApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (self.fast_score and self.score_route is not None and scope["type"] == "http"
                 and scope["path"] == self.score_route.path and scope["method"] == "POST"
-                and not scope.get("root_path") and not self.root_path):
+                and not scope.get("root_path") and not self.root_path
+                and not self._telemetry_on()):
             if self._score_stack is None:
                 self._score_stack = self._build_score_stack(self.score_route)
             # what Starlette's app, router and route put in the scope on the way
@@ -91,6 +92,12 @@ class RewardApp(FastAPI):
             await self._score_stack(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    def _telemetry_on(self) -> bool:
+        """Whether FastAPI's own OpenTelemetry is configured (then its layers trace
+        `/score` too, through the whole stack)."""
+        telemetry = getattr(self, "_native_telemetry", None)
+        return telemetry is not None and bool(telemetry.enabled())
 
     def _build_score_stack(self, route: Route) -> ASGIApp:
         """What `build_middleware_stack` builds, with `route` in place of the router and

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reward_server import registry
 from reward_server.registry import VerifierSpec
 
 
@@ -18,10 +19,17 @@ def test_a_verifier_imported_by_several_threads_at_once_is_whole_for_each(
     """Every thread that asks for a verifier while another imports it gets the finished
     module: none sees it half made (no `Options` yet), as threads did that read
     sys.modules while the first import ran."""
+    gate = tmp_path / "gate"
+    # the import ends once the test opens the gate (after the other threads have asked)
     (tmp_path / "slow_verifier_for_test.py").write_text(
-        "import time\ntime.sleep(0.5)\nOptions = 'made'\n")
+        "import os, time\n"
+        "deadline = time.monotonic() + 10\n"
+        f"while not os.path.exists({str(gate)!r}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.005)\n"
+        "Options = 'made'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "slow_verifier_for_test", raising=False)
+    monkeypatch.setattr(registry, "_LOADED", {})
     spec = VerifierSpec("slow", "slow_verifier_for_test", "anything", "a slow import")
     seen: list[object] = []
     failures: list[BaseException] = []
@@ -40,6 +48,8 @@ def test_a_verifier_imported_by_several_threads_at_once_is_whole_for_each(
     others = [threading.Thread(target=load) for _ in range(7)]
     for thread in others:
         thread.start()
+    time.sleep(0.2)  # they have asked, while the first import waits at the gate
+    gate.touch()
     for thread in [first, *others]:
         thread.join(10)
     assert failures == [] and seen == ["made"] * 8

@@ -218,3 +218,26 @@ def test_an_item_plainly_valid_passes_every_check() -> None:
     assert said_yes > 100 and said_yes_to_a_list > 10
     assert plainly_valid(item(), settings)
     assert plainly_valid(item(answer=[1, 2]), settings)
+
+
+def test_a_list_answer_plainly_valid_passes_every_check() -> None:
+    """The same for list answers, under a limit that lets most of them through: never
+    yes to a list the full checks refuse (non-finite numbers, nesting, bools, None,
+    tuples, too long as JSON)."""
+    rng = random.Random(4)
+    settings = Settings(workers=1, max_response_chars=200)
+    scalars = ["a", "z" * 30, "\x01" * 10, 7, 10**40, -0.25, float("nan"), float("-inf"),
+               True, None, [1], ("a",)]
+    said_yes = 0
+    for _ in range(3000):
+        answer = [rng.choice(scalars) for _ in range(rng.randint(0, 8))]
+        candidate = item(answer=answer)
+        if not plainly_valid(candidate, settings):
+            continue
+        said_yes += 1
+        check_item_size(0, candidate, settings)
+        assert item_errors(0, candidate, settings.max_id_chars) == []
+    assert said_yes > 300
+    for refused in ([float("nan")], [float("inf")], [[1]], ["a", None], [True], [1] * 65):
+        assert not plainly_valid(item(answer=refused), settings)
+    assert not plainly_valid(item(answer=("a",)), settings)

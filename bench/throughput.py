@@ -21,9 +21,10 @@ not equal the ratio of the medians. HTTP goes through `reward_client`'s transpor
 (as the in-process rows do) and also `--in-flight` requests at once, as
 `reward_client` sends its chunks (4 by default): the client's own work then overlaps
 the server's (that mode has a server of its own, so that its cold pass too starts from
-an empty cache). Also printed: the CPU time per batch of the process that runs the engine
-(this one, or the server; its verifier worker processes not counted) and of the HTTP
-client, which shares the two cores.
+an empty cache; the servers and the engine process of a round all stay up, the idle
+ones waiting with their workers idle). Also printed: the CPU time per batch of the
+process that runs the engine (this one, or the server; its verifier worker processes not
+counted) and of the HTTP client, which shares the two cores.
 
     python bench/throughput.py [--items 2000] [--workers 2] [--groups-per-batch 8]
                                [--rounds 5] [--warm-passes 10] [--in-flight 4]

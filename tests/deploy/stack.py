@@ -36,6 +36,11 @@ BUILD_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md",
                 "reward_server", "services", "reward_client")
 
 
+# What podman's Docker API answers when its OCI runtime fails to start a container: the
+# engine's fault, not the stack's (`Stack.up` tries again).
+ENGINE_START_FAILURES = ("Error response from daemon: write child: broken pipe",)
+
+
 class StackError(RuntimeError):
     pass
 
@@ -144,8 +149,20 @@ class Stack:
                check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run(["docker", *args], self.env, timeout=timeout, check=check)
 
-    def up(self) -> None:
-        self.compose("up", "-d", "--no-build", "--pull", "never", timeout=600)
+    def up(self, attempts: int = 3) -> None:
+        """`docker compose up`; again, after a `down`, when the container engine itself
+        failed to start a container (`ENGINE_START_FAILURES`: podman's runtime, seen on a
+        machine that had run many stacks), not when the stack did."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.compose("up", "-d", "--no-build", "--pull", "never", timeout=600)
+                return
+            except StackError as exc:
+                if attempt == attempts or not any(m in str(exc) for m in ENGINE_START_FAILURES):
+                    raise
+                self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10",
+                             timeout=300, check=False)
+                time.sleep(2)
 
     def restore(self, *containers: str) -> None:
         """Start what a test stopped or killed: `docker compose up -d` (`--no-recreate`:

@@ -36,19 +36,14 @@ BUILD_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md",
                 "reward_server", "services", "reward_client")
 
 
-# What podman's Docker API answers when its OCI runtime fails to start a container: the
-# engine's fault, not the stack's (`Stack.up` tries again).
-ENGINE_START_FAILURES = ("Error response from daemon: write child: broken pipe",)
-
-
 class StackError(RuntimeError):
     pass
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 300,
-         check: bool = True) -> subprocess.CompletedProcess[str]:
+         check: bool = True, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout,
-                            cwd=ROOT)
+                            cwd=cwd)
     if check and result.returncode != 0:
         raise StackError(f"{shlex.join(args)} exited {result.returncode}:\n"
                          f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
@@ -93,8 +88,11 @@ def container_engine_env() -> dict[str, str]:
     if script is None:
         raise StackError("no container engine answers and no shared/tools/container-engine "
                          f"was found above {ROOT}; set DOCKER_HOST or REWARD_CONTAINER_ENGINE")
-    # its first run installs podman and builds the base images: minutes
-    printed = _run([str(script), "up"], env, timeout=1500).stdout
+    # Its first run installs podman and builds the base images: minutes. Run from "/": the
+    # API service it starts outlives this checkout, and every container's monitor starts
+    # in the service's working directory (one in a deleted checkout, such as an earlier
+    # clean clone's, fails every container start: "write child: broken pipe").
+    printed = _run([str(script), "up"], env, timeout=1500, cwd=Path("/")).stdout
     for line in printed.splitlines():
         words = shlex.split(line)
         if words[:1] == ["export"]:
@@ -149,20 +147,8 @@ class Stack:
                check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run(["docker", *args], self.env, timeout=timeout, check=check)
 
-    def up(self, attempts: int = 3) -> None:
-        """`docker compose up`; again, after a `down`, when the container engine itself
-        failed to start a container (`ENGINE_START_FAILURES`: podman's runtime, seen on a
-        machine that had run many stacks), not when the stack did."""
-        for attempt in range(1, attempts + 1):
-            try:
-                self.compose("up", "-d", "--no-build", "--pull", "never", timeout=600)
-                return
-            except StackError as exc:
-                if attempt == attempts or not any(m in str(exc) for m in ENGINE_START_FAILURES):
-                    raise
-                self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10",
-                             timeout=300, check=False)
-                time.sleep(2)
+    def up(self) -> None:
+        self.compose("up", "-d", "--no-build", "--pull", "never", timeout=600)
 
     def restore(self, *containers: str) -> None:
         """Start what a test stopped or killed: `docker compose up -d` (`--no-recreate`:

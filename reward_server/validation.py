@@ -160,27 +160,47 @@ def json_size_bound(value: Any) -> float:
 
 def plainly_valid(item: ScoreItem, settings: Settings) -> bool:
     """A cheap test that is True only for an item `check_item_size` and `item_errors`
-    pass: a registered type, no options, a text answer or a flat list of texts and
-    numbers (a box, OCR's golds), each text within its limit. False decides nothing: the
+    pass: a registered type, no options, a text or finite number answer or a flat list of
+    them (a box, OCR's golds), each text within its limit. False decides nothing: the
     full checks then run (most requests are such items, and the full checks cost the
     warm path more than this)."""
     limit = settings.max_response_chars
     answer = item.answer
-    if type(answer) is str:
+    kind = type(answer)
+    if kind is str:
         plain_answer = len(answer) <= limit
+    elif kind is list:
+        plain_answer = _plain_list(answer, limit)
+    elif kind is int:
+        plain_answer = answer.bit_length() // 3 + 2 <= limit  # `json_size_bound`'s
     else:
-        plain_answer = (type(answer) is list and len(answer) <= PLAIN_LIST_LENGTH
-                        and all(type(x) in _PLAIN_SCALARS for x in answer)
-                        and reference_error(answer) is None
-                        and json_size_bound(answer) <= limit)
+        plain_answer = kind is float and math.isfinite(answer)
     return (plain_answer and not item.options and len(item.response) <= limit
             and (item.id is None or len(item.id) <= settings.max_id_chars)
             and registry.is_registered(item.answer_type))
 
 
-# `plainly_valid`'s list answers: at most this many elements, each of these types.
+# `plainly_valid`'s list answers: at most this many elements.
 PLAIN_LIST_LENGTH = 64
-_PLAIN_SCALARS = (str, int, float)
+
+
+def _plain_list(answer: list[Any], limit: int) -> bool:
+    """Whether `answer` is at most `PLAIN_LIST_LENGTH` texts, ints and finite floats whose
+    JSON is within `limit` characters by `json_size_bound` (one pass, no recursion)."""
+    if len(answer) > PLAIN_LIST_LENGTH:
+        return False
+    size = 2
+    for element in answer:
+        kind = type(element)
+        if kind is str:
+            size += 6 * len(element) + 3
+        elif kind is int:
+            size += element.bit_length() // 3 + 3
+        elif kind is float and math.isfinite(element):
+            size += 25
+        else:
+            return False
+    return size <= limit
 
 
 def reference_error(value: Any, depth: int = 0) -> str | None:

@@ -218,6 +218,9 @@ def test_an_item_plainly_valid_passes_every_check() -> None:
     assert said_yes > 100 and said_yes_to_a_list > 10
     assert plainly_valid(item(), settings)
     assert plainly_valid(item(answer=[1, 2]), settings)
+    assert plainly_valid(item(answer=7), settings) and plainly_valid(item(answer=7.5), settings)
+    for refused in (float("nan"), float("-inf"), True, 10**40, None):
+        assert not plainly_valid(item(answer=refused), settings)
 
 
 def test_a_list_answer_plainly_valid_passes_every_check() -> None:

@@ -17,7 +17,8 @@ from round to round. The table gives medians over all passes of a mode (latency
 percentiles over all their batches); each ratio is the median over pairs of passes, the
 n-th pass of a mode against the n-th in process of the same round and cache, so it need
 not equal the ratio of the medians. HTTP goes through `reward_client`'s transport
-(`HttpConnection`, aiohttp), as a trainer's requests do, one request at a time
+(`HttpConnection`, aiohttp), as a trainer's requests do, its connections kept open over
+a round's passes (as a trainer keeps them over its steps), one request at a time
 (as the in-process rows do) and also `--in-flight` requests at once, as
 `reward_client` sends its chunks (4 by default): the client's own work then overlaps
 the server's (that mode has a server of its own, so that its cold pass too starts from
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import multiprocessing
 import os
 import random
@@ -181,32 +183,52 @@ def engine_process(workers: int) -> Iterator[Callable[[list[ScoreItem]], Pass]]:
             process.kill()
 
 
-async def _post_all(url: str, items: list[ScoreItem], in_flight: int) -> Pass:
+async def _post_all(client: HttpConnection, items: list[ScoreItem], in_flight: int) -> Pass:
     """All batches through `reward_client`'s HTTP transport (as a trainer sends them), at
     most `in_flight` requests at once (the server's CPU not filled in)."""
     latencies = []
     limiter = asyncio.Semaphore(in_flight)
     chunks = [[as_json(i) for i in batch] for batch in batches(items)]
-    async with HttpConnection(url, timeout_s=120, max_connections=in_flight,
-                              batch_size=len(chunks[0])) as client:
 
-        async def post(chunk: list[dict[str, Any]]) -> None:
-            async with limiter:
-                t0 = time.perf_counter()
-                results = await client.score(chunk)
-                assert len(results) == len(chunk)
-                latencies.append(time.perf_counter() - t0)
+    async def post(chunk: list[dict[str, Any]]) -> None:
+        async with limiter:
+            t0 = time.perf_counter()
+            results = await client.score(chunk)
+            assert len(results) == len(chunk)
+            latencies.append(time.perf_counter() - t0)
 
-        start, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(post(chunk) for chunk in chunks))
-        return Pass(time.perf_counter() - start, latencies, 0.0, time.process_time() - cpu)
+    start, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(post(chunk) for chunk in chunks))
+    return Pass(time.perf_counter() - start, latencies, 0.0, time.process_time() - cpu)
 
 
-def http_pass(url: str, pid: int, items: list[ScoreItem], in_flight: int = 1) -> Pass:
-    server_cpu = process_cpu_s(pid)
-    result = asyncio.run(_post_all(url, items, in_flight))
-    result.engine_cpu_s = process_cpu_s(pid) - server_cpu
-    return result
+@dataclass
+class HttpClient:
+    """A server's client for a whole round: its event loop and keep-alive connections
+    stay open from pass to pass, as a trainer's stay open from step to step."""
+
+    runner: asyncio.Runner
+    connection: HttpConnection
+    pid: int  # the server's
+    in_flight: int
+
+    def one_pass(self, items: list[ScoreItem]) -> Pass:
+        server_cpu = process_cpu_s(self.pid)
+        result = self.runner.run(_post_all(self.connection, items, self.in_flight))
+        result.engine_cpu_s = process_cpu_s(self.pid) - server_cpu
+        return result
+
+
+@contextmanager
+def http_client(runner: asyncio.Runner, url: str, pid: int,
+                in_flight: int) -> Iterator[HttpClient]:
+    connection = HttpConnection(url, timeout_s=120, max_connections=in_flight,
+                                batch_size=GROUP * GROUPS_PER_BATCH)
+    runner.run(connection.__aenter__())
+    try:
+        yield HttpClient(runner, connection, pid, in_flight)
+    finally:
+        runner.run(connection.__aexit__(None, None, None))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -229,26 +251,23 @@ def run(count: int, workers: int, rounds: int, in_flight: int,
                 while httpx.get(server.url + "/health",
                                 timeout=10).json()["worker_start_s"] is None:
                     time.sleep(0.1)  # the workers are still starting and warming up
-            one_round(in_process, [(s.url, s.process.pid) for s in servers],
-                      make_items(count, seed=round_), in_flight, warm_passes,
+            runner = stack.enter_context(asyncio.Runner())
+            clients = [stack.enter_context(http_client(runner, s.url, s.process.pid, flight))
+                       for s, flight in zip(servers, (1, in_flight), strict=False)]
+            one_round(in_process, clients, make_items(count, seed=round_), warm_passes,
                       reverse=round_ % 2 == 1, passes=passes)
     return passes
 
 
-def one_round(in_process: Callable[[list[ScoreItem]], Pass], servers: list[tuple[str, int]],
-              items: list[ScoreItem], in_flight: int, warm_passes: int, reverse: bool,
+def one_round(in_process: Callable[[list[ScoreItem]], Pass], clients: list[HttpClient],
+              items: list[ScoreItem], warm_passes: int, reverse: bool,
               passes: dict[str, list[Pass]]) -> None:
     """A cold pass of each mode, then `warm_passes` of each in turn, into `passes`; the
-    HTTP modes each on a server (URL, PID) of their own."""
-    (url, pid), *others = servers
-    modes = {
-        "in process": lambda: in_process(items),
-        "HTTP": lambda: http_pass(url, pid, items),
-    }
-    if in_flight > 1:
-        url_n, pid_n = others[0]
-        modes[f"HTTP, {in_flight} in flight"] = lambda: http_pass(url_n, pid_n, items,
-                                                                   in_flight)
+    HTTP modes each with a server of its own."""
+    modes = {"in process": lambda: in_process(items)}
+    for client in clients:
+        name = "HTTP" if client.in_flight == 1 else f"HTTP, {client.in_flight} in flight"
+        modes[name] = functools.partial(client.one_pass, items)
     order = list(reversed(modes)) if reverse else list(modes)
     for cache, repeats in (("cold", 1), ("warm", warm_passes)):
         for _ in range(repeats):

@@ -409,12 +409,18 @@ class Engine:
         return self._counted(items, self._collect(results, pending,
                                                   self._retried(verdicts, retries)))
 
-    async def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
-        if self.shared is None and _short(items):
+    async def score(self, items: Sequence[ScoreItem],
+                    size_bound: int | None = None) -> list[ScoreResult]:
+        """Score `items`. `size_bound`, when the caller knows one: at most how many
+        characters the items take (a request body's length); within `INLINE_TEXT_CHARS`,
+        it makes the batch `_short` without counting its text."""
+        short = (size_bound is not None and size_bound <= INLINE_TEXT_CHARS
+                 and len(items) <= INLINE_ITEMS) or _short(items)
+        if self.shared is None and short:
             results, pending, futures = self._start(items)  # no await: nothing to cancel
         else:
             # shielded: a call cancelled while the thread schedules still abandons its futures
-            start = asyncio.ensure_future(self._begin(items))
+            start = asyncio.ensure_future(self._begin(items, short))
             try:
                 results, pending, futures = await asyncio.shield(start)
             except asyncio.CancelledError:
@@ -442,14 +448,14 @@ class Engine:
         return self._counted(items, scored)
 
     async def _begin(
-        self, items: Sequence[ScoreItem]
+        self, items: Sequence[ScoreItem], short: bool
     ) -> tuple[list[ScoreResult | None], list[_Pending], _Futures]:
         """`_start`, with the shared cache asked between the local cache and scheduling.
 
         Extraction runs in a thread, off the event loop, unless the batch is `_short`."""
         if self.shared is None:
             return await asyncio.to_thread(self._start, items)  # `score` did the short ones
-        results, pending = (self._prepare_batch(items) if _short(items)
+        results, pending = (self._prepare_batch(items) if short
                             else await asyncio.to_thread(self._prepare_batch, items))
         await self._look_up_shared(pending)
         return results, pending, self._schedule_misses(pending)

@@ -203,7 +203,7 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
                                                  ) from None
             mode = body.invalid  # type: ignore[attr-defined]
             parsed, ids = parse_items(body.items, item_adapter, mode)  # type: ignore[attr-defined]
-            results = await score_items(engine, settings, parsed, ids, mode)
+            results = await score_items(engine, settings, parsed, ids, mode, len(raw))
             # orjson writes the result dataclasses itself (their fields are the wire names)
             return Response(orjson.dumps({"results": results}),
                             media_type="application/json")

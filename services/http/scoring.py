@@ -37,7 +37,10 @@ def parse_items(
     """Each item, or its first structural error; and the ids (also of invalid items).
 
     The request model has read every well-formed item into a `ScoreItem` already; the
-    others (raw objects) are validated again, alone, for their errors."""
+    others (raw objects, the union's `dict` arm) are validated again, alone, for their
+    errors."""
+    if dict not in set(map(type, raw_items)):  # all well-formed: the usual request
+        return list(raw_items), [item.id for item in raw_items]
     parsed: list[ScoreItem | FieldError] = []
     ids: list[str | None] = []
     wire_errors: list[dict[str, Any]] = []
@@ -64,8 +67,9 @@ def parse_items(
 
 async def score_items(engine: Engine, settings: Settings,
                       parsed: Sequence[ScoreItem | FieldError], ids: Sequence[str | None],
-                      mode: InvalidMode) -> list[ScoreResult]:
-    """Validate, score the valid items, and put every result back in request order."""
+                      mode: InvalidMode, size_bound: int | None = None) -> list[ScoreResult]:
+    """Validate, score the valid items, and put every result back in request order.
+    `size_bound`: the request body's length, if known (see `Engine.score`)."""
     # The limits hold for the whole request, invalid items included, and name items by
     # their index in it: the first item over a limit makes the request a 413, whatever
     # else is wrong with it or with other items.
@@ -86,9 +90,9 @@ async def score_items(engine: Engine, settings: Settings,
     if every and mode == "request":
         raise RequestInvalid(every)
     if not problems:
-        return await engine.score(parsed)  # type: ignore[arg-type]
+        return await engine.score(parsed, size_bound)  # type: ignore[arg-type]
     valid = [item for index, item in enumerate(parsed) if index not in problems]
-    scored = iter(await engine.score(valid))  # type: ignore[arg-type]
+    scored = iter(await engine.score(valid, size_bound))  # type: ignore[arg-type]
     return [
         invalid_result(ids[index], problems[index]) if index in problems else next(scored)
         for index in range(len(parsed))

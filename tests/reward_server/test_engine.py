@@ -12,6 +12,7 @@ import zlib
 
 import pytest
 
+from reward_server import engine as engine_module
 from reward_server.cache import LRUVerdictCache, verdict_key
 from reward_server.engine import INLINE_ITEMS, INLINE_TEXT_CHARS, Engine, _all_done
 from reward_server.settings import Settings
@@ -141,6 +142,43 @@ def test_a_long_batch_is_extracted_off_the_event_loop(
     on_loop = {name: thread == threading.main_thread().name
                for name, thread in zip(batches, threads, strict=True)}
     assert on_loop == {name: name == "short" for name in batches}
+
+
+def test_a_size_bound_within_the_inline_limit_spares_counting_the_text(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's bound on the batch's size (a request body's length) within
+    `INLINE_TEXT_CHARS` keeps the batch on the loop uncounted; a larger one leaves the
+    decision to the count; the item count still holds."""
+    threads: list[str] = []
+    counted: list[int] = []
+    prepare, short = Engine._prepare_batch, engine_module._short
+
+    def recording(self: Engine, items: list[ScoreItem]) -> object:
+        threads.append(threading.current_thread().name)
+        return prepare(self, items)
+
+    def counting(items: list[ScoreItem]) -> bool:
+        counted.append(len(items))
+        return short(items)
+
+    monkeypatch.setattr(Engine, "_prepare_batch", recording)
+    monkeypatch.setattr(engine_module, "_short", counting)
+    cases = {
+        "bound within": ([item("1", "1")], INLINE_TEXT_CHARS, True, False),
+        "bound over, short text": ([item("1", "1")], INLINE_TEXT_CHARS + 1, True, True),
+        "bound over, long text": ([item("1" + " " * INLINE_TEXT_CHARS, "1")],
+                                  2 * INLINE_TEXT_CHARS, False, True),
+        "bound within, many items": ([item("1", "1") for _ in range(INLINE_ITEMS + 1)],
+                                     INLINE_TEXT_CHARS, False, True),
+    }
+    for name, (batch, bound, on_loop, counts) in cases.items():
+        threads.clear()
+        counted.clear()
+        results = asyncio.run(engine.score(batch, size_bound=bound))
+        assert [r.reward for r in results] == [1.0] * len(batch), name
+        assert (threads == [threading.main_thread().name]) == on_loop, name
+        assert bool(counted) == counts, name
 
 
 def test_lru_cache_evicts_oldest() -> None:

@@ -25,7 +25,8 @@ the server's (that mode has a server of its own, so that its cold pass too start
 an empty cache; the servers and the engine process of a round all stay up, the idle
 ones waiting with their workers idle). Also printed: the CPU time per batch of the
 process that runs the engine (this one, or the server; its verifier worker processes not
-counted) and of the HTTP client, which shares the two cores.
+counted) and of the HTTP client, which shares the two cores: totals over all passes of a
+mode (a server's CPU time is read in clock ticks of 10 ms: coarse for one pass).
 
     python bench/throughput.py [--items 2000] [--workers 2] [--groups-per-batch 8]
                                [--rounds 5] [--warm-passes 10] [--in-flight 4]
@@ -304,9 +305,10 @@ def main() -> None:
     for label, runs in passes.items():
         latencies = [t for p in runs for t in p.latencies]
         per_batch = len(runs[0].latencies)
-        engine_cpu = statistics.median(p.engine_cpu_s for p in runs) / per_batch * 1000
+        all_batches = per_batch * len(runs)
+        engine_cpu = sum(p.engine_cpu_s for p in runs) / all_batches * 1000
         client = "" if runs[0].client_cpu_s is None else (
-            f"{statistics.median(p.client_cpu_s or 0.0 for p in runs) / per_batch * 1000:.2f}")
+            f"{sum(p.client_cpu_s or 0.0 for p in runs) / all_batches * 1000:.2f}")
         print(f"| {label} | {statistics.median(rates[label]):,.0f} | "
               f"{statistics.median(latencies) * 1000:.1f} | "
               f"{percentile(latencies, 0.99) * 1000:.1f} | {engine_cpu:.2f} | {client} |")

@@ -48,7 +48,6 @@ class VerifierSpec:
             module = _LOADED[self.module] = importlib.import_module(self.module)
         return module
 
-
     @property
     def code_version(self) -> str:
         """What cache keys carry so that a changed verifier never reads old verdicts."""
@@ -149,7 +148,11 @@ def register(spec: VerifierSpec) -> VerifierSpec:
 
 
 def unregister(name: str) -> None:
-    _SPECS.pop(name, None)
+    """Remove an answer type; its module is forgotten once no answer type uses it, so a
+    later registration of that module imports it again (a test's module, changed)."""
+    spec = _SPECS.pop(name, None)
+    if spec is not None and all(other.module != spec.module for other in _SPECS.values()):
+        _LOADED.pop(spec.module, None)
     _build_options.cache_clear()
 
 

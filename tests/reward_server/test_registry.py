@@ -53,3 +53,31 @@ def test_a_verifier_imported_by_several_threads_at_once_is_whole_for_each(
     for thread in [first, *others]:
         thread.join(10)
     assert failures == [] and seen == ["made"] * 8
+
+
+def test_unregistering_a_modules_last_answer_type_forgets_the_loaded_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module registered again after its answer types were removed is imported again
+    (its new code is what runs), while a module another answer type still uses stays."""
+    (tmp_path / "changing_verifier_for_test.py").write_text("Options = 'first'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "changing_verifier_for_test", raising=False)
+    monkeypatch.setattr(registry, "_LOADED", {})
+    one = registry.register(
+        VerifierSpec("changing-a", "changing_verifier_for_test", "anything", "a"))
+    two = registry.register(
+        VerifierSpec("changing-b", "changing_verifier_for_test", "anything", "b"))
+    try:
+        assert one.load().Options == "first"
+        registry.unregister("changing-a")
+        assert "changing_verifier_for_test" in registry._LOADED  # "changing-b" uses it
+        registry.unregister("changing-b")
+        assert "changing_verifier_for_test" not in registry._LOADED
+        (tmp_path / "changing_verifier_for_test.py").write_text("Options = 'second'\n")
+        del sys.modules["changing_verifier_for_test"]
+        registry.register(two)
+        assert two.load().Options == "second"
+    finally:
+        registry.unregister("changing-a")
+        registry.unregister("changing-b")

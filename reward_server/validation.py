@@ -268,8 +268,14 @@ def validate_items(items: Sequence[ScoreItem], settings: Settings, first_index: 
     """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored.
 
     `first_index`: the index of `items[0]` in the whole request, for errors that name it.
+    Plainly valid items (`plainly_valid`) skip the full checks; an item over a limit is a
+    `RequestTooLarge` whatever else is wrong with the others.
     """
-    check_limits(items, settings, first_index)
-    errors = check_items(items, first_index, settings.max_id_chars)
+    check_count(len(items), settings)
+    errors: list[FieldError] = []
+    for index, item in enumerate(items, first_index):
+        if not plainly_valid(item, settings):
+            check_item_size(index, item, settings)
+            errors.extend(item_errors(index, item, settings.max_id_chars))
     if errors:
         raise RequestInvalid(errors)

@@ -57,6 +57,24 @@ def test_a_long_text_names_the_item_and_field(field: str) -> None:
     assert f"items[1].{field}" in info.value.message
 
 
+def test_an_item_over_a_limit_is_too_large_whatever_is_wrong_before_it() -> None:
+    """The limits hold for the whole request: a later item over one makes it too large,
+    though an earlier one is invalid; items are named by their index in the whole request
+    (a stream's later messages start past 0)."""
+    with pytest.raises(RequestTooLarge) as info:
+        validate_items([item(answer_type="poetry"), item(), item(response="y" * 11)],
+                       SETTINGS, first_index=5)
+    assert (info.value.index, info.value.field) == (7, "response")
+
+
+def test_every_invalid_item_among_plain_ones_is_named_in_order() -> None:
+    with pytest.raises(RequestInvalid) as info:
+        validate_items([item(answer_type="poetry"), item(), item(answer=float("nan"))],
+                       SETTINGS, first_index=2)
+    assert [(e.index, e.field) for e in info.value.errors] == [
+        (2, ("answer_type",)), (4, ("answer",))]
+
+
 def test_every_wrong_field_is_reported_in_item_order() -> None:
     errors = check_items([item(answer_type="poetry"), item(), item(options={"colour": 1}),
                           item(answer={"a": 1})])  # type: ignore[arg-type]

@@ -93,17 +93,6 @@ def loc_text(loc: Sequence[Any]) -> str:
     return text or "request"
 
 
-def check_limits(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
-    """Raise `RequestTooLarge` when the request exceeds the item count or a text limit.
-
-    `first_index` is the index of `items[0]` in the whole request (a stream's later
-    messages), used to name the item to blame.
-    """
-    check_count(len(items), settings)
-    for index, item in enumerate(items, first_index):
-        check_item_size(index, item, settings)
-
-
 def check_count(count: int, settings: Settings) -> None:
     """Raise `RequestTooLarge` when `count` items are more than one request may hold."""
     if count > settings.max_items:
@@ -251,17 +240,6 @@ def item_errors(
     if reference is not None:
         errors.append(FieldError(index, ("answer",), reference))
     return errors
-
-
-def check_items(
-    items: Sequence[ScoreItem], first_index: int = 0, max_id_chars: int = DEFAULT_MAX_ID_CHARS
-) -> list[FieldError]:
-    """Every problem of every item, in item order (empty when all are valid)."""
-    return [
-        error
-        for index, item in enumerate(items, first_index)
-        for error in item_errors(index, item, max_id_chars)
-    ]
 
 
 def validate_items(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:

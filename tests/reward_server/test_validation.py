@@ -17,8 +17,6 @@ from reward_server.validation import (
     RequestInvalid,
     RequestTooLarge,
     check_item_size,
-    check_items,
-    check_limits,
     item_errors,
     json_size_bound,
     plainly_valid,
@@ -76,8 +74,11 @@ def test_every_invalid_item_among_plain_ones_is_named_in_order() -> None:
 
 
 def test_every_wrong_field_is_reported_in_item_order() -> None:
-    errors = check_items([item(answer_type="poetry"), item(), item(options={"colour": 1}),
-                          item(answer={"a": 1})])  # type: ignore[arg-type]
+    with pytest.raises(RequestInvalid) as info:
+        validate_items([item(answer_type="poetry"), item(), item(options={"colour": 1}),
+                        item(answer={"a": 1})],  # type: ignore[arg-type]
+                       Settings(workers=1, max_items=4, max_response_chars=10))
+    errors = info.value.errors
     assert [(e.index, e.field) for e in errors] == [
         (0, ("answer_type",)), (2, ("options", "colour")), (3, ("answer",))]
     assert "known: " in errors[0].message and "test-fake" in errors[0].message
@@ -198,10 +199,10 @@ def test_the_json_size_bound_is_never_below_the_size() -> None:
 
 def test_a_list_answer_over_the_limit_is_too_large_and_one_within_it_is_not() -> None:
     # the bound lets a short list through unwritten; a longer one is measured exactly
-    check_limits([item(answer=[1, 2])], SETTINGS)  # bound 8: not written
-    check_limits([item(answer=["a", "b"])], SETTINGS)  # bound 20, written 9
+    check_item_size(0, item(answer=[1, 2]), SETTINGS)  # bound 8: not written
+    check_item_size(0, item(answer=["a", "b"]), SETTINGS)  # bound 20, written 9
     with pytest.raises(RequestTooLarge) as info:
-        check_limits([item(), item(answer=["ab", "cd"])], SETTINGS)  # 11 characters
+        check_item_size(1, item(answer=["ab", "cd"]), SETTINGS)  # 11 characters
     assert (info.value.index, info.value.field) == (1, "answer")
 
 

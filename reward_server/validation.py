@@ -242,18 +242,33 @@ def item_errors(
     return errors
 
 
-def validate_items(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
-    """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored.
+def item_problems(
+    items: Sequence[ScoreItem | FieldError], settings: Settings, first_index: int = 0
+) -> dict[int, list[FieldError]]:
+    """Every invalid item's errors by its index, in item order (empty when all are valid).
 
-    `first_index`: the index of `items[0]` in the whole request, for errors that name it.
-    Plainly valid items (`plainly_valid`) skip the full checks; an item over a limit is a
-    `RequestTooLarge` whatever else is wrong with the others.
+    The limits hold for the whole request, invalid items included: the first item over
+    one raises `RequestTooLarge`, whatever else is wrong with it or with other items.
+    Plainly valid items (`plainly_valid`) skip the full checks. A `FieldError` in `items`
+    stands for an item the transport could not parse. `first_index`: the index of
+    `items[0]` in the whole request (a stream's later messages), for errors that name it.
     """
     check_count(len(items), settings)
-    errors: list[FieldError] = []
+    problems: dict[int, list[FieldError]] = {}
     for index, item in enumerate(items, first_index):
-        if not plainly_valid(item, settings):
+        if isinstance(item, FieldError):
+            problems[index] = [item]
+        elif not plainly_valid(item, settings):
             check_item_size(index, item, settings)
-            errors.extend(item_errors(index, item, settings.max_id_chars))
-    if errors:
-        raise RequestInvalid(errors)
+            found = item_errors(index, item, settings.max_id_chars)
+            if found:
+                problems[index] = found
+    return problems
+
+
+def validate_items(items: Sequence[ScoreItem], settings: Settings, first_index: int = 0) -> None:
+    """Raise `RequestTooLarge` or `RequestInvalid` unless the whole request can be scored
+    (see `item_problems`)."""
+    problems = item_problems(items, settings, first_index)
+    if problems:
+        raise RequestInvalid([error for found in problems.values() for error in found])

@@ -21,10 +21,7 @@ from reward_server.types import ScoreItem, ScoreResult
 from reward_server.validation import (
     FieldError,
     RequestInvalid,
-    check_count,
-    check_item_size,
-    item_errors,
-    plainly_valid,
+    item_problems,
 )
 from services.http.schemas import item_errors_in_order
 
@@ -70,31 +67,15 @@ async def score_items(engine: Engine, settings: Settings,
                       mode: InvalidMode, size_bound: int | None = None) -> list[ScoreResult]:
     """Validate, score the valid items, and put every result back in request order.
     `size_bound`: the request body's length, if known (see `Engine.score`)."""
-    # The limits hold for the whole request, invalid items included, and name items by
-    # their index in it: the first item over a limit makes the request a 413, whatever
-    # else is wrong with it or with other items.
-    check_count(len(parsed), settings)
-    problems: dict[int, FieldError] = {}
-    every: list[FieldError] = []
-    for index, item in enumerate(parsed):
-        if isinstance(item, FieldError):
-            found = [item]
-        elif plainly_valid(item, settings):
-            continue
-        else:
-            check_item_size(index, item, settings)
-            found = item_errors(index, item, settings.max_id_chars)
-        if found:
-            problems[index] = found[0]
-            every.extend(found)
-    if every and mode == "request":
-        raise RequestInvalid(every)
+    problems = item_problems(parsed, settings)
+    if problems and mode == "request":
+        raise RequestInvalid([error for found in problems.values() for error in found])
     if not problems:
         return await engine.score(parsed, size_bound)  # type: ignore[arg-type]
     valid = [item for index, item in enumerate(parsed) if index not in problems]
     scored = iter(await engine.score(valid, size_bound))  # type: ignore[arg-type]
     return [
-        invalid_result(ids[index], problems[index]) if index in problems else next(scored)
+        invalid_result(ids[index], problems[index][0]) if index in problems else next(scored)
         for index in range(len(parsed))
     ]
 
